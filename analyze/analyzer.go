@@ -1,0 +1,355 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime/debug"
+	"sort"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/sfbtrace/sfbtrace/capture"
+)
+
+// Options tune an analysis. The zero value is usable.
+type Options struct {
+	Endpoints *Endpoints // nil = embedded snapshot
+	MaxFlows  int        // bound on tracked flows; 0 = 1<<20
+}
+
+const defaultMaxFlows = 1 << 20
+
+// Analyzer turns packets into flows, then (Finish) into a Report. It is not
+// safe for concurrent use.
+type Analyzer struct {
+	opts Options
+	ep   *Endpoints
+	dec  *decoder
+	res  decodeResult
+
+	index map[FlowKey]int32
+	flows []Flow
+
+	packets, bytes int64
+	start, end     int64 // unix ns; 0 = none yet
+	linkTypes      []layers.LinkType
+	unknownLink    map[layers.LinkType]int64
+
+	problems      map[string]int
+	decodeErrors  int64
+	snapTruncated int64
+	fragments     int64
+	internalErrs  int64
+	warnings      []string
+	evicted       int64
+
+	icmpOrphans []orphanICMP
+	dns         dnsState
+}
+
+// orphanICMP is an ICMP error whose quoted flow was not (yet) seen.
+type orphanICMP struct {
+	hit  icmpHit
+	key  FlowKey
+	desc string
+}
+
+// New returns an Analyzer.
+func New(opts Options) *Analyzer {
+	ep := opts.Endpoints
+	if ep == nil {
+		ep = DefaultEndpoints()
+	}
+	if opts.MaxFlows <= 0 {
+		opts.MaxFlows = defaultMaxFlows
+	}
+	return &Analyzer{
+		opts:        opts,
+		ep:          ep,
+		dec:         newDecoder(),
+		index:       make(map[FlowKey]int32, 1024),
+		unknownLink: map[layers.LinkType]int64{},
+		problems:    map[string]int{},
+	}
+}
+
+// Add analyzes one packet. p.Data is not retained.
+func (a *Analyzer) Add(p *capture.Packet) {
+	// A bug in our protocol code costs one packet, never the run.
+	defer a.recoverPacket(p)
+	a.packets++
+	a.bytes += int64(p.Length)
+	var ts int64
+	if !p.Timestamp.IsZero() {
+		ts = p.Timestamp.UnixNano()
+		if a.start == 0 || ts < a.start {
+			a.start = ts
+		}
+		if ts > a.end {
+			a.end = ts
+		}
+	}
+	a.noteLinkType(p.LinkType)
+	r := &a.res
+	switch a.dec.decode(p.LinkType, p.Data, p.Length, r) {
+	case decodedOK:
+	case decodedEmpty:
+		a.problem("empty packet")
+		return
+	case decodedNonIP:
+		a.problem("non-ip")
+		return
+	case decodedUnknownLink:
+		a.unknownLink[p.LinkType]++
+		return
+	case decodedFragment:
+		a.fragments++
+		return
+	case decodedTruncated:
+		a.snapTruncated++
+		a.problem("truncated by snaplen")
+		return
+	case decodedMalformed:
+		a.decodeErrors++
+		a.malformed(p.Frame)
+		return
+	}
+	if p.Length > len(p.Data) && len(r.payload) == 0 {
+		// Headers complete but the rest was cut by the snaplen: count it,
+		// the flow still gets the packet.
+		a.snapTruncated++
+	}
+	switch r.proto {
+	case protoTCP, protoUDP:
+		a.addFlowPacket(p, ts, r)
+	case protoICMP, protoICMPv6:
+		a.addICMP(p, ts, r)
+	default:
+		a.problem("other ip protocol")
+	}
+}
+
+func (a *Analyzer) recoverPacket(p *capture.Packet) {
+	if v := recover(); v != nil {
+		a.internalErrs++
+		if a.internalErrs <= 3 {
+			a.warnings = append(a.warnings, fmt.Sprintf("internal error on frame %d: %v (packet skipped; please report with this frame: %x)\n%s",
+				p.Frame, v, p.Data, debug.Stack()))
+		}
+		a.problems["internal error"]++
+	}
+}
+
+func (a *Analyzer) noteLinkType(lt layers.LinkType) {
+	for _, l := range a.linkTypes {
+		if l == lt {
+			return
+		}
+	}
+	a.linkTypes = append(a.linkTypes, lt)
+}
+
+func (a *Analyzer) problem(reason string) { a.problems[reason]++ }
+
+func (a *Analyzer) malformed(frame int64) {
+	key := "malformed: " + a.dec.failLayer
+	if a.problems[key] == 0 {
+		a.warnings = append(a.warnings, fmt.Sprintf("frame %d: malformed %s header: %v (counted, analysis goes on)", frame, a.dec.failLayer, a.dec.lastErr))
+	}
+	a.problems[key]++
+}
+
+// servicePort reports ports that identify the server side of a flow.
+func servicePort(p uint16) bool {
+	switch p {
+	case 443, 80, 5223, 53, 5060, 5061:
+		return true
+	}
+	return p >= 3478 && p <= 3481
+}
+
+func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
+	key, srcIsA := makeKey(r)
+	idx, ok := a.index[key]
+	if !ok {
+		if len(a.flows) >= a.opts.MaxFlows {
+			a.evicted++
+			return
+		}
+		idx = int32(len(a.flows))
+		a.flows = append(a.flows, Flow{})
+		a.index[key] = idx
+		a.newFlow(&a.flows[idx], key, srcIsA, p, ts, r)
+	}
+	f := &a.flows[idx]
+	side := s2c
+	if srcIsA == f.clientIsA {
+		side = c2s
+	}
+	if ts != 0 {
+		if f.First == 0 {
+			f.First = ts
+		}
+		if ts > f.Last {
+			f.Last = ts
+		}
+	}
+	d := &f.Dir[side]
+	if d.Packets == 0 {
+		d.First = ts
+		d.FirstFrame = p.Frame
+		d.TTLMin, d.TTLMax, d.TTLFirst = r.ttl, r.ttl, r.ttl
+	}
+	d.Packets++
+	d.Bytes += int64(p.Length)
+	d.PayloadBytes += int64(len(r.payload))
+	if ts != 0 {
+		d.Last = ts
+	}
+	if r.ttl < d.TTLMin {
+		d.TTLMin = r.ttl
+	}
+	if r.ttl > d.TTLMax {
+		d.TTLMax = r.ttl
+	}
+	if r.proto == protoTCP {
+		a.updateTCP(f, side, p.Frame, ts, r)
+	}
+	if len(r.payload) > 0 {
+		f.pl.observe(a, f, side, p.Frame, ts, r)
+	}
+}
+
+// newFlow fixes the flow's orientation: for TCP the SYN sender is the
+// client; otherwise the side on a known service port, else the side in the
+// Office 365 ranges, is the server; else the first sender is the client.
+func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet, ts int64, r *decodeResult) {
+	f.Key = key
+	f.Proto = r.proto
+	f.FirstFrame = p.Frame
+	srcIsClient := true
+	switch {
+	case r.proto == protoTCP && r.tcpFlags&(tcpSYN|tcpACK) == tcpSYN:
+		srcIsClient = true
+	case r.proto == protoTCP && r.tcpFlags&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
+		srcIsClient = false
+	case servicePort(r.dstPort) != servicePort(r.srcPort):
+		srcIsClient = servicePort(r.dstPort)
+	default:
+		srcO365 := a.ep.AreaOf(ipBytes(&r.src, r.ipv6)) != ""
+		dstO365 := a.ep.AreaOf(ipBytes(&r.dst, r.ipv6)) != ""
+		if srcO365 != dstO365 {
+			srcIsClient = dstO365
+		}
+	}
+	f.clientIsA = srcIsA == srcIsClient
+	src := netip.AddrPortFrom(addrOf(r.src, r.ipv6), r.srcPort)
+	dst := netip.AddrPortFrom(addrOf(r.dst, r.ipv6), r.dstPort)
+	if srcIsClient {
+		f.Client, f.Server = src, dst
+		f.firstSide = c2s
+	} else {
+		f.Client, f.Server = dst, src
+		f.firstSide = s2c
+	}
+	srv := f.Server.Addr()
+	f.o365 = a.ep.AreaOfAddr(srv)
+}
+
+func ipBytes(b *[16]byte, v6 bool) []byte {
+	if v6 {
+		return b[:]
+	}
+	return b[:4]
+}
+
+func (a *Analyzer) updateTCP(f *Flow, side int, frame, ts int64, r *decodeResult) {
+	t := &f.tcp
+	fl := r.tcpFlags
+	f.Dir[side].Flags |= fl
+	switch {
+	case fl&tcpRST != 0:
+		if t.rstFrame == 0 {
+			t.rstFrame = frame
+			t.rstSide = side
+			t.rstTTL = r.ttl
+			t.rstTime = ts
+			t.rstBeforeData = f.Dir[c2s].PayloadBytes == 0
+		}
+		f.closed = true
+	case fl&(tcpSYN|tcpACK) == tcpSYN:
+		if side == c2s {
+			if !t.synSeen {
+				t.synSeen = true
+				t.synFrame = frame
+				t.synISN = r.seq
+			}
+			t.synCount++
+		}
+	case fl&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
+		if side == s2c && !t.synAckSeen {
+			t.synAckSeen = true
+			t.synAckFrame = frame
+		}
+	case fl&tcpACK != 0 && side == c2s && t.synAckSeen:
+		t.established = true
+	}
+	if fl&tcpFIN != 0 {
+		if t.finFrame[side] == 0 {
+			t.finFrame[side] = frame
+		}
+		f.closed = true
+	}
+	if len(r.payload) > 0 {
+		if side == c2s && t.helloFrame == 0 {
+			t.helloFrame = frame
+		}
+		t.lastPayload[side] = ts
+		t.lastPayloadAny = ts
+		if t.rstFrame != 0 && frame > t.rstFrame {
+			t.dataAfterRST = true
+		}
+		if f.Dir[c2s].PayloadBytes > 0 && f.Dir[s2c].PayloadBytes > 0 {
+			t.established = true
+		}
+	}
+}
+
+// addICMP ties an ICMP destination-unreachable (or time-exceeded) to the
+// flow its quote names.
+func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
+	isErr := (r.proto == protoICMP && (r.icmpType == 3 || r.icmpType == 11)) ||
+		(r.proto == protoICMPv6 && (r.icmpType == 1 || r.icmpType == 3))
+	if !isErr {
+		return
+	}
+	src, dst, proto, sport, dport, v6, ok := quotedFlow(r.icmpQuote)
+	if !ok || (proto != protoTCP && proto != protoUDP) {
+		a.problem("icmp error without a usable quote")
+		return
+	}
+	q := decodeResult{src: src, dst: dst, proto: proto, srcPort: sport, dstPort: dport, ipv6: v6}
+	key, srcIsA := makeKey(&q)
+	hit := icmpHit{frame: p.Frame, ts: ts, from: addrOf(r.src, r.ipv6), typ: r.icmpType, code: r.icmpCode, v6: r.proto == protoICMPv6}
+	if idx, ok := a.index[key]; ok {
+		f := &a.flows[idx]
+		hit.forwardDir = srcIsA == f.clientIsA
+		if len(f.icmp) < 16 {
+			f.icmp = append(f.icmp, hit)
+		}
+		return
+	}
+	if len(a.icmpOrphans) < 1024 {
+		a.icmpOrphans = append(a.icmpOrphans, orphanICMP{hit: hit, key: key,
+			desc: fmt.Sprintf("%s -> %s", netip.AddrPortFrom(addrOf(src, v6), sport), netip.AddrPortFrom(addrOf(dst, v6), dport))})
+	}
+}
+
+// sortedFlows returns flow indexes in first-frame order (deterministic ids).
+func (a *Analyzer) sortedFlows() []int {
+	idx := make([]int, len(a.flows))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return a.flows[idx[i]].FirstFrame < a.flows[idx[j]].FirstFrame })
+	return idx
+}

@@ -1,0 +1,359 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/sfbtrace/sfbtrace/capture"
+)
+
+// judged is a flow with what Finish concluded about it; detectors read it.
+type judged struct {
+	*Flow
+	ID           int
+	Class        string
+	Evidence     []string
+	SNI          string
+	DNSName      string
+	Connectivity string
+	Call         int // 0 = none
+	modalityPort bool
+}
+
+// Finish expires every flow, classifies, runs the detectors and returns the
+// report. info (may be nil) describes the inputs.
+func (a *Analyzer) Finish(info *capture.Info) *Report {
+	rep := &Report{Flows: []FlowReport{}, Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
+	a.summarize(info, &rep.Capture)
+	order := a.sortedFlows()
+	js := make([]*judged, len(order))
+	for i, idx := range order {
+		js[i] = a.judge(&a.flows[idx], i+1)
+	}
+	dc := &detectContext{a: a, flows: js, rep: rep}
+	dc.groupCalls()
+	for _, d := range detectors {
+		rep.Findings = append(rep.Findings, d(dc)...)
+	}
+	sortFindings(rep.Findings)
+	for _, j := range js {
+		rep.Flows = append(rep.Flows, a.flowReport(j))
+	}
+	rep.Verdicts = verdicts(js, rep.Findings)
+	rep.Remediation = remediation(rep.Findings)
+	return rep
+}
+
+func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
+	cs.Files = []string{}
+	cs.LinkTypes = []string{}
+	cs.Warnings = []string{}
+	cs.Problems = map[string]int{}
+	cs.Packets = a.packets
+	cs.Bytes = a.bytes
+	if a.start != 0 {
+		s, e := time.Unix(0, a.start).UTC(), time.Unix(0, a.end).UTC()
+		cs.Start, cs.End = &s, &e
+		cs.DurationSec = float64(a.end-a.start) / 1e9
+	}
+	if info != nil {
+		for _, f := range info.Files {
+			cs.Files = append(cs.Files, f.Name)
+			if f.Truncated {
+				cs.Truncated = true
+			}
+			cs.Warnings = append(cs.Warnings, f.Warnings...)
+		}
+	}
+	for _, lt := range a.linkTypes {
+		cs.LinkTypes = append(cs.LinkTypes, linkTypeName(lt))
+	}
+	for k, v := range a.problems {
+		cs.Problems[k] = v
+	}
+	cs.DecodeErrors = a.decodeErrors
+	cs.Fragments = a.fragments
+	if a.fragments > 0 {
+		cs.Problems["ip fragment (not first)"] = int(a.fragments)
+	}
+	lts := make([]layers.LinkType, 0, len(a.unknownLink))
+	for lt := range a.unknownLink {
+		lts = append(lts, lt)
+	}
+	sort.Slice(lts, func(i, j int) bool { return lts[i] < lts[j] })
+	for _, lt := range lts {
+		n := a.unknownLink[lt]
+		cs.Problems["unsupported link type"] += int(n)
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("link type %d not supported: %d packets not decoded", lt, n))
+	}
+	cs.Warnings = append(cs.Warnings, a.warnings...)
+	if a.evicted > 0 {
+		cs.FlowsEvicted = a.evicted
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("flow table full (%d flows): %d packets of further flows not tracked", a.opts.MaxFlows, a.evicted))
+	}
+	if a.packets == 0 {
+		cs.Warnings = append(cs.Warnings, "capture contains no packets")
+	}
+}
+
+func linkTypeName(lt layers.LinkType) string {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return "ethernet"
+	case layers.LinkTypeNull:
+		return "null"
+	case layers.LinkTypeLoop:
+		return "loop"
+	case layers.LinkTypeLinuxSLL:
+		return "linux-sll"
+	case layers.LinkTypeLinuxSLL2:
+		return "linux-sll2"
+	case layers.LinkTypeRaw, 12, 14:
+		return fmt.Sprintf("raw-ip(%d)", uint16(lt))
+	case layers.LinkTypeIPv4:
+		return "ipv4"
+	case layers.LinkTypeIPv6:
+		return "ipv6"
+	case layers.LinkTypePPP:
+		return "ppp"
+	}
+	return fmt.Sprintf("linktype-%d", uint16(lt))
+}
+
+// judge classifies one flow: name first (SNI, else DNS name, else the Office
+// 365 range), then payload, then port.
+func (a *Analyzer) judge(f *Flow, id int) *judged {
+	j := &judged{Flow: f, ID: id}
+	j.SNI = f.pl.sni()
+	j.DNSName = a.dns.nameFor(f.Server.Addr())
+	portClass := classifyByPort(f)
+	class := portClass
+	ev := []string{EvPort}
+	name := j.SNI
+	if name == "" {
+		name = j.DNSName
+	}
+	nameClass := ""
+	if name != "" {
+		nameClass = classForName(name)
+	}
+	if j.SNI != "" {
+		ev = append(ev, EvSNI)
+	} else if j.DNSName != "" {
+		ev = append(ev, EvDNS)
+	}
+	if f.o365 != "" {
+		ev = append(ev, EvO365Range)
+	}
+	pe := f.pl.evidence()
+	ev = append(ev, pe...)
+	media := mediaClassForPort(f.Client.Port())
+	switch {
+	case nameClass == "media" || f.pl.mediaOverTCP():
+		if media != "" {
+			class = media
+		} else if m := f.pl.guessModality(); m != "" {
+			class, ev = m, append(ev, EvHeuristic)
+		} else {
+			class = ClassSTUN
+		}
+	case nameClass == ClassSIP || nameClass == ClassPSOM:
+		if f.Proto == protoTCP {
+			class = nameClass
+		}
+	case media != "":
+		class = media
+	case f.pl.hasRTP():
+		if m := f.pl.guessModality(); m != "" {
+			class = m
+		} else {
+			class = ClassAudio
+		}
+		ev = append(ev, EvHeuristic)
+	case portClass == ClassSTUN && !f.pl.hasSTUN():
+		// Not every UDP 3478 flow is STUN (Teams' flightproxy): port
+		// alone is not enough when the payload says otherwise.
+		if f.pl.sawPayload() {
+			class = ClassOther
+		}
+	case f.pl.hasSTUN() && portClass == ClassOther:
+		class = ClassSTUN
+	case f.pl.isSIP() && portClass == ClassOther:
+		class = ClassSIP
+	}
+	j.Class = class
+	j.Evidence = dedupe(ev)
+	return j
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	seen := map[string]bool{}
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func hostPort(ap netip.AddrPort) string { return ap.String() } // IPv6 in brackets
+
+func transportName(p uint8) string {
+	switch p {
+	case protoTCP:
+		return "tcp"
+	case protoUDP:
+		return "udp"
+	}
+	return fmt.Sprintf("ip-%d", p)
+}
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func (a *Analyzer) flowReport(j *judged) FlowReport {
+	f := j.Flow
+	fr := FlowReport{
+		ID:           j.ID,
+		Transport:    transportName(f.Proto),
+		Client:       hostPort(f.Client),
+		Server:       hostPort(f.Server),
+		Class:        j.Class,
+		Evidence:     j.Evidence,
+		O365:         f.o365,
+		Packets:      Dir{C2S: f.Dir[c2s].Packets, S2C: f.Dir[s2c].Packets},
+		Bytes:        Dir{C2S: f.Dir[c2s].Bytes, S2C: f.Dir[s2c].Bytes},
+		First:        nsTime(f.First),
+		Last:         nsTime(f.Last),
+		FirstFrame:   f.FirstFrame,
+		State:        flowState(f),
+		SNI:          j.SNI,
+		DNSName:      j.DNSName,
+		Connectivity: j.Connectivity,
+	}
+	if f.Proto == protoTCP {
+		fr.TCPFlags = tcpFlagsString(f)
+	}
+	if j.Call != 0 {
+		c := j.Call
+		fr.Call = &c
+	}
+	f.pl.fillReport(&fr)
+	return fr
+}
+
+// flowState mirrors Zeek's conn_state for TCP; UDP says answered or not.
+func flowState(f *Flow) string {
+	t := &f.tcp
+	if f.Proto != protoTCP {
+		if f.Dir[s2c].Packets > 0 && f.Dir[c2s].Packets > 0 {
+			return "answered"
+		}
+		if f.Dir[c2s].Packets > 0 {
+			return "unanswered"
+		}
+		return "server-only"
+	}
+	switch {
+	case !t.synSeen && !t.synAckSeen:
+		return "OTH"
+	case t.synSeen && !t.synAckSeen && t.rstFrame != 0 && t.rstSide == s2c:
+		return "REJ"
+	case t.synSeen && !t.synAckSeen && f.Dir[c2s].Flags&tcpFIN != 0:
+		return "SH"
+	case t.synSeen && !t.synAckSeen && f.Dir[s2c].Packets == 0:
+		return "S0"
+	case t.rstFrame != 0 && t.rstSide == c2s:
+		return "RSTO"
+	case t.rstFrame != 0:
+		return "RSTR"
+	case t.finFrame[c2s] != 0 && t.finFrame[s2c] != 0:
+		return "SF"
+	default:
+		return "S1"
+	}
+}
+
+func tcpFlagsString(f *Flow) string {
+	var b strings.Builder
+	t := &f.tcp
+	if t.synSeen {
+		b.WriteString("SYN")
+		if t.synCount > 1 {
+			fmt.Fprintf(&b, "x%d", t.synCount)
+		}
+	}
+	add := func(s string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	if t.synAckSeen {
+		add("SYN-ACK")
+	}
+	if f.Dir[c2s].Flags&tcpFIN != 0 {
+		add("FIN>")
+	}
+	if f.Dir[s2c].Flags&tcpFIN != 0 {
+		add("<FIN")
+	}
+	if f.Dir[c2s].Flags&tcpRST != 0 {
+		add("RST>")
+	}
+	if f.Dir[s2c].Flags&tcpRST != 0 {
+		add("<RST")
+	}
+	return b.String()
+}
+
+// Run reads src to the end (or until ctx is done), then finishes.
+func Run(ctx context.Context, src capture.Source, opts Options) (*Report, error) {
+	a := New(opts)
+	stopped := false
+	for {
+		if ctx.Err() != nil {
+			stopped = true
+			break
+		}
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			a.warnings = append(a.warnings, err.Error())
+			break
+		}
+		a.Add(p)
+	}
+	rep := a.Finish(src.Info())
+	if stopped {
+		rep.Capture.Truncated = true
+		rep.Capture.Warnings = append(rep.Capture.Warnings, fmt.Sprintf("interrupted: reported on the %d packets read", a.packets))
+	}
+	return rep, nil
+}
+
+// AnalyzeFiles opens the capture files (merged in timestamp order) and
+// analyzes them.
+func AnalyzeFiles(names []string, opts Options) (*Report, error) {
+	src, err := capture.Open(names...)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	return Run(context.Background(), src, opts)
+}

@@ -1,0 +1,113 @@
+package analyze
+
+import (
+	"bytes"
+	"net/netip"
+)
+
+// FlowKey identifies a flow regardless of direction: the two endpoints are
+// stored in canonical order so A->B and B->A meet in one entry.
+// [16]byte, not netip.Addr: no zone pointer, so the key hashes as plain bytes.
+type FlowKey struct {
+	A, B   [16]byte
+	PA, PB uint16
+	Proto  uint8
+	V6     bool
+}
+
+// makeKey returns the canonical key and whether src is side A.
+func makeKey(r *decodeResult) (FlowKey, bool) {
+	c := bytes.Compare(r.src[:], r.dst[:])
+	if c < 0 || (c == 0 && r.srcPort <= r.dstPort) {
+		return FlowKey{A: r.src, B: r.dst, PA: r.srcPort, PB: r.dstPort, Proto: r.proto, V6: r.ipv6}, true
+	}
+	return FlowKey{A: r.dst, B: r.src, PA: r.dstPort, PB: r.srcPort, Proto: r.proto, V6: r.ipv6}, false
+}
+
+func addrOf(b [16]byte, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte{b[0], b[1], b[2], b[3]})
+}
+
+// Side indexes the two directions of a flow: c2s (client to server) and s2c.
+const (
+	c2s = 0
+	s2c = 1
+)
+
+// DirStats counts one direction of a flow.
+type DirStats struct {
+	Packets      int64
+	Bytes        int64 // frame (wire) lengths, as tshark and nDPI count
+	PayloadBytes int64
+	First, Last  int64 // unix nanoseconds; 0 = none
+	FirstFrame   int64
+	Flags        uint8 // TCP flags ever seen in this direction
+	TTLMin       uint8
+	TTLMax       uint8
+	TTLFirst     uint8
+}
+
+// Flow is the state of one bidirectional 5-tuple. The client/server
+// orientation is fixed when the flow is created (see orient).
+type Flow struct {
+	Key        FlowKey
+	clientIsA  bool
+	Client     netip.AddrPort
+	Server     netip.AddrPort
+	Proto      uint8
+	FirstFrame int64
+	First      int64 // unix ns of the first packet with a timestamp
+	Last       int64
+	firstSide  int // side (c2s/s2c) of the first packet
+	Dir        [2]DirStats
+
+	tcp    tcpState
+	o365   string // service area of the server address
+	pl     payloadState
+	icmp   []icmpHit // ICMP errors quoting this flow (bounded)
+	closed bool      // FIN or RST seen: eligible for early finalisation
+}
+
+// tcpState records the handshake and teardown as seen on the wire.
+type tcpState struct {
+	synSeen        bool  // client SYN seen
+	synFrame       int64 // first SYN
+	synCount       int   // SYNs from the client (retransmissions = synCount-1)
+	synISN         uint32
+	synAckSeen     bool
+	synAckFrame    int64
+	established    bool // client ACK after SYN-ACK, or data both ways
+	rstFrame       int64
+	rstSide        int // side that sent the first RST
+	rstTTL         uint8
+	rstTime        int64
+	rstBeforeData  bool // RST came before any payload from the client
+	finFrame       [2]int64
+	lastPayload    [2]int64 // unix ns of the last payload packet per side
+	lastPayloadAny int64
+	dataAfterRST   bool
+	helloFrame     int64 // frame of the client's first payload (ClientHello when TLS)
+}
+
+type icmpHit struct {
+	frame      int64
+	ts         int64
+	from       netip.Addr // device that sent the ICMP error
+	typ, code  uint8
+	v6         bool
+	forwardDir bool // quoted packet went client->server
+}
+
+// Duration returns last-first in seconds.
+func (f *Flow) Duration() float64 {
+	if f.First == 0 || f.Last < f.First {
+		return 0
+	}
+	return float64(f.Last-f.First) / 1e9
+}
+
+// Answered reports whether the server side ever sent anything.
+func (f *Flow) Answered() bool { return f.Dir[s2c].Packets > 0 }

@@ -1,0 +1,349 @@
+package proto
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Bounds of the per-flow STUN state.
+const (
+	stunMaxTxns      = 64 // outstanding transactions matched against responses
+	stunMaxMapped    = 8
+	stunMaxUsernames = 8
+	stunMaxErrors    = 16
+)
+
+type stunTxn struct {
+	id       [16]byte
+	method   STUNMethod
+	answered bool
+	used     bool
+}
+
+// STUNStats follows the STUN/TURN/MS-TURN exchange of one flow. The zero
+// value is ready; Observe does not allocate except when a new ICE username or
+// the TCP reassembly buffers (once per direction) appear.
+type STUNStats struct {
+	Messages    int // STUN messages parsed (including ones inside MS-TURN DATA)
+	Malformed   int // payloads that did not parse as STUN (UDP only)
+	Requests    int // request messages, retransmissions included
+	Responses   int // success responses
+	Errors      int // error responses
+	Indications int
+	Retransmits int // requests whose transaction id was already pending
+
+	BindingRequests  int
+	BindingSuccesses int
+	BindingErrors    int
+
+	AllocateRequests   int
+	AllocateSuccesses  int
+	AllocateErrorCodes [stunMaxErrors]uint16 // in order seen, bounded
+	NumAllocateErrors  int
+	AllocateOKAfter401 bool // an Allocate succeeded after a 401 challenge
+
+	Mapped        [stunMaxMapped]netip.AddrPort // distinct XOR-MAPPED/MAPPED, in order seen
+	NumMapped     int
+	MappedChanged bool // a second distinct reflexive address: the NAT mapping changed
+	Relayed       netip.AddrPort
+
+	MSVersion uint32
+	MSTURN    bool
+	MS        MSAttrs
+	Usernames []string // distinct ICE ufrags (before ':'), bounded
+
+	Answered int // transactions with a response
+	Evicted  int // pending transactions dropped from the bounded table
+
+	saw401 bool
+	txns   [stunMaxTxns]stunTxn
+	next   int
+	stream [2]*STUNStream // TCP framing, per direction (0 server->client, 1 client->server)
+}
+
+// Observe feeds one payload of the flow. For TCP, payload is the next
+// in-order segment of that direction.
+func (s *STUNStats) Observe(fromClient bool, payload []byte, tcp bool) {
+	if !tcp {
+		m, ok := ParseSTUN(payload)
+		if !ok {
+			s.Malformed++
+			return
+		}
+		s.observe(fromClient, &m, true)
+		return
+	}
+	d := 0
+	if fromClient {
+		d = 1
+	}
+	st := s.stream[d]
+	if st == nil {
+		st = new(STUNStream)
+		s.stream[d] = st
+	}
+	st.Write(payload)
+	for {
+		b, ok := st.Next()
+		if !ok {
+			return
+		}
+		if m, ok := ParseSTUN(b); ok {
+			s.observe(fromClient, &m, true)
+		} else {
+			s.Malformed++
+		}
+	}
+}
+
+// Framing returns the TCP framing detected in either direction.
+func (s *STUNStats) Framing() Framing {
+	for _, st := range s.stream {
+		if st != nil && st.Framing != FramingUnknown {
+			return st.Framing
+		}
+	}
+	return FramingUnknown
+}
+
+func (s *STUNStats) observe(fromClient bool, m *STUNMessage, outer bool) {
+	s.Messages++
+	s.MS |= m.MS
+	if m.MSTURN {
+		s.MSTURN = true
+	}
+	if m.MS&MSAttrVersion != 0 {
+		s.MSVersion = m.MSVersion
+	}
+	switch m.Class {
+	case ClassRequest:
+		s.Requests++
+		if s.addTxn(m) {
+			s.Retransmits++
+		} else {
+			switch m.Method {
+			case MethodBinding:
+				s.BindingRequests++
+			case MethodAllocate:
+				s.AllocateRequests++
+			}
+		}
+		// ICE checks carry "RFRAG:LFRAG"; TURN/MS-TURN usernames are opaque tokens.
+		if m.Method == MethodBinding && len(m.Username) > 0 && printable(m.Username) {
+			s.addUsername(m.Ufrag())
+		}
+	case ClassSuccess, ClassError:
+		if m.Class == ClassSuccess {
+			s.Responses++
+		} else {
+			s.Errors++
+		}
+		s.answer(m)
+		switch m.Method {
+		case MethodBinding:
+			if m.Class == ClassSuccess {
+				s.BindingSuccesses++
+			} else {
+				s.BindingErrors++
+			}
+		case MethodAllocate:
+			if m.Class == ClassSuccess {
+				s.AllocateSuccesses++
+				if s.saw401 {
+					s.AllocateOKAfter401 = true
+				}
+				if m.Relayed.IsValid() {
+					s.Relayed = m.Relayed
+				}
+			} else {
+				if m.ErrorCode == 401 {
+					s.saw401 = true
+				}
+				if s.NumAllocateErrors < stunMaxErrors {
+					s.AllocateErrorCodes[s.NumAllocateErrors] = uint16(m.ErrorCode)
+					s.NumAllocateErrors++
+				}
+			}
+		}
+		// Only answers to the client describe the client's NAT mapping; relayed
+		// inner checks report the peer's view of the relay, not our NAT.
+		if outer && !fromClient && m.Class == ClassSuccess {
+			if a := m.XORMapped; a.IsValid() {
+				s.addMapped(a)
+			} else if a := m.Mapped; a.IsValid() {
+				s.addMapped(a)
+			}
+		}
+	default:
+		s.Indications++
+	}
+	// MS-TURN Send / Data Indication and TURN Send/Data carry the ICE check.
+	if outer && len(m.Data) >= stunHeaderLen && m.Data[0]&0xC0 == 0 {
+		if in, ok := ParseSTUN(m.Data); ok {
+			s.observe(fromClient, &in, false)
+		}
+	}
+}
+
+// addTxn records a request; it reports whether the id was already pending.
+func (s *STUNStats) addTxn(m *STUNMessage) bool {
+	for i := range s.txns {
+		if t := &s.txns[i]; t.used && t.id == m.TxID {
+			return true
+		}
+	}
+	t := &s.txns[s.next]
+	if t.used && !t.answered {
+		s.Evicted++
+	}
+	*t = stunTxn{id: m.TxID, method: m.Method, used: true}
+	s.next = (s.next + 1) % stunMaxTxns
+	return false
+}
+
+func (s *STUNStats) answer(m *STUNMessage) {
+	for i := range s.txns {
+		if t := &s.txns[i]; t.used && t.id == m.TxID {
+			if !t.answered {
+				t.answered = true
+				s.Answered++
+			}
+			return
+		}
+	}
+}
+
+// Unanswered returns the requests (distinct transactions) still pending in
+// the table, in total and for Allocate.
+func (s *STUNStats) Unanswered() (all, allocate int) {
+	for i := range s.txns {
+		if t := &s.txns[i]; t.used && !t.answered {
+			all++
+			if t.method == MethodAllocate {
+				allocate++
+			}
+		}
+	}
+	return all + s.Evicted, allocate
+}
+
+func (s *STUNStats) addMapped(a netip.AddrPort) {
+	for _, m := range s.Mapped[:s.NumMapped] {
+		if m == a {
+			return
+		}
+	}
+	if s.NumMapped > 0 {
+		s.MappedChanged = true
+	}
+	if s.NumMapped < stunMaxMapped {
+		s.Mapped[s.NumMapped] = a
+		s.NumMapped++
+	}
+}
+
+func (s *STUNStats) addUsername(u []byte) {
+	for _, v := range s.Usernames {
+		if v == string(u) { // no allocation: compiler compares in place
+			return
+		}
+	}
+	if len(s.Usernames) < stunMaxUsernames {
+		s.Usernames = append(s.Usernames, string(u))
+	}
+}
+
+// AllocateFailed reports whether TURN allocation failed: an Allocate was
+// sent and none succeeded, with a non-401 error or no answer at all. A 401
+// alone is the normal authentication challenge.
+func (s *STUNStats) AllocateFailed() bool {
+	if s.AllocateRequests == 0 || s.AllocateSuccesses > 0 {
+		return false
+	}
+	return true
+}
+
+// STUNSummary is the JSON form of a flow's STUN statistics.
+type STUNSummary struct {
+	Requests           int      `json:"requests"`
+	Responses          int      `json:"responses"`
+	Errors             int      `json:"errors"`
+	Unanswered         int      `json:"unanswered"`
+	BindingRequests    int      `json:"binding_requests"`
+	BindingSuccesses   int      `json:"binding_successes"`
+	AllocateRequests   int      `json:"allocate_requests"`
+	AllocateSuccesses  int      `json:"allocate_successes"`
+	AllocateErrors     []int    `json:"allocate_errors"`
+	AllocateUnanswered int      `json:"allocate_unanswered"`
+	AllocateOKAfter401 bool     `json:"allocate_ok_after_401"`
+	AllocateFailed     bool     `json:"allocate_failed"`
+	MSTURN             bool     `json:"ms_turn"`
+	MSVersion          uint32   `json:"ms_version,omitempty"`
+	MSAttributes       []string `json:"ms_attributes,omitempty"`
+	Mapped             []string `json:"mapped"`
+	MappedChanged      bool     `json:"mapped_changed"`
+	Relayed            string   `json:"relayed,omitempty"`
+	Usernames          []string `json:"usernames,omitempty"`
+	Framing            string   `json:"framing,omitempty"`
+}
+
+// Summary returns the JSON-ready summary (allocates; call once per flow).
+func (s *STUNStats) Summary() STUNSummary {
+	un, ua := s.Unanswered()
+	out := STUNSummary{
+		Requests:           s.Requests,
+		Responses:          s.Responses,
+		Errors:             s.Errors,
+		Unanswered:         un,
+		BindingRequests:    s.BindingRequests,
+		BindingSuccesses:   s.BindingSuccesses,
+		AllocateRequests:   s.AllocateRequests,
+		AllocateSuccesses:  s.AllocateSuccesses,
+		AllocateErrors:     []int{},
+		AllocateUnanswered: ua,
+		AllocateOKAfter401: s.AllocateOKAfter401,
+		AllocateFailed:     s.AllocateFailed(),
+		MSTURN:             s.MSTURN,
+		MSVersion:          s.MSVersion,
+		Mapped:             []string{},
+		MappedChanged:      s.MappedChanged,
+		Usernames:          s.Usernames,
+	}
+	for _, c := range s.AllocateErrorCodes[:s.NumAllocateErrors] {
+		out.AllocateErrors = append(out.AllocateErrors, int(c))
+	}
+	for _, a := range s.Mapped[:s.NumMapped] {
+		out.Mapped = append(out.Mapped, a.String())
+	}
+	if s.Relayed.IsValid() {
+		out.Relayed = s.Relayed.String()
+	}
+	for i, t := range msAttrTypes {
+		if s.MS&(1<<i) != 0 {
+			out.MSAttributes = append(out.MSAttributes, fmt.Sprintf("0x%04X", t))
+		}
+	}
+	if f := s.Framing(); f != FramingUnknown {
+		out.Framing = f.String()
+	}
+	return out
+}
+
+// String is a one-line human summary, for debugging.
+func (s *STUNStats) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "req=%d resp=%d err=%d alloc=%d/%d codes=%v mapped=%v ms=%v",
+		s.Requests, s.Responses, s.Errors, s.AllocateSuccesses, s.AllocateRequests,
+		s.AllocateErrorCodes[:s.NumAllocateErrors], s.Mapped[:s.NumMapped], s.MSTURN)
+	return b.String()
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,221 @@
+package analyze
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Formats accepted by Render.
+var Formats = []string{"table", "json", "csv"}
+
+// RenderOptions select what the table shows.
+type RenderOptions struct {
+	Format string // table (default), json, csv
+	Flows  bool   // table: one row per flow
+}
+
+// Render writes the report in the chosen format.
+func Render(w io.Writer, rep *Report, o RenderOptions) error {
+	switch o.Format {
+	case "", "table":
+		return renderTable(w, rep, o)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case "csv":
+		return renderCSV(w, rep)
+	}
+	return fmt.Errorf("invalid --format %q (want table, json or csv)", o.Format)
+}
+
+func newTable(w io.Writer, header ...any) *tablewriter.Table {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNormal),
+		tablewriter.WithMaxWidth(160),
+	)
+	t.Header(header...)
+	return t
+}
+
+func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
+	c := &rep.Capture
+	fmt.Fprintf(w, "sfbtrace report: %s\n", strings.Join(c.Files, ", "))
+	dur := "-"
+	if c.Start != nil {
+		dur = fmt.Sprintf("%.3f s (%s .. %s)", c.DurationSec, c.Start.Format("2006-01-02 15:04:05.000"), c.End.Format("15:04:05.000"))
+	}
+	fmt.Fprintf(w, "packets: %d  bytes: %d  duration: %s  link types: %s\n", c.Packets, c.Bytes, dur, strings.Join(c.LinkTypes, ", "))
+	if len(c.Problems) > 0 {
+		keys := make([]string, 0, len(c.Problems))
+		for k := range c.Problems {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %d", k, c.Problems[k]))
+		}
+		fmt.Fprintf(w, "decode problems: %s\n", strings.Join(parts, ", "))
+	}
+	if c.Truncated {
+		fmt.Fprintf(w, "PARTIAL: the capture is incomplete (see warnings)\n")
+	}
+	for _, wn := range c.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", firstLine(wn))
+	}
+	if len(rep.Verdicts) > 0 {
+		fmt.Fprintln(w, "\nFeatures")
+		t := newTable(w, "feature", "status", "findings")
+		for _, v := range rep.Verdicts {
+			t.Append(v.Feature, v.Status, strings.Join(v.Findings, ", "))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nFindings")
+	if len(rep.Findings) == 0 {
+		fmt.Fprintln(w, "  none")
+	} else {
+		t := newTable(w, "severity", "code", "finding", "flows", "frames")
+		for _, f := range rep.Findings {
+			t.Append(string(f.Severity), f.Code, f.Title+"\n"+f.Detail, joinInts(f.Flows, 12), joinInts64(f.Frames, 8))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	if len(rep.Remediation) > 0 {
+		fmt.Fprintln(w, "\nRemediation (rules to add or change)")
+		for i, r := range rep.Remediation {
+			fmt.Fprintf(w, "  %d. %s\n", i+1, r)
+		}
+	}
+	fmt.Fprintln(w, "\nFlows by class")
+	t := newTable(w, "class", "flows", "packets c2s", "packets s2c", "bytes c2s", "bytes s2c", "unanswered")
+	for _, s := range classSummary(rep.Flows) {
+		t.Append(s.class, s.flows, s.pc2s, s.ps2c, s.bc2s, s.bs2c, s.unanswered)
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if len(rep.Calls) > 0 {
+		fmt.Fprintln(w, "\nCalls")
+		t := newTable(w, "call", "start", "modality", "connectivity", "flows", "why")
+		for _, c := range rep.Calls {
+			for _, s := range c.Streams {
+				t.Append(c.ID, c.Start.Format("15:04:05.000"), s.Modality, s.Connectivity, joinInts(s.Flows, 8), s.Why)
+			}
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	if o.Flows {
+		fmt.Fprintln(w, "\nFlows")
+		t := newTable(w, "id", "proto", "client", "server", "class", "o365", "name", "pkts c2s/s2c", "bytes c2s/s2c", "state", "first frame")
+		for _, f := range rep.Flows {
+			name := f.SNI
+			if name == "" {
+				name = f.DNSName
+			}
+			t.Append(f.ID, f.Transport, f.Client, f.Server, f.Class, f.O365, name,
+				fmt.Sprintf("%d/%d", f.Packets.C2S, f.Packets.S2C), fmt.Sprintf("%d/%d", f.Bytes.C2S, f.Bytes.S2C), f.State, f.FirstFrame)
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+type classRow struct {
+	class                                     string
+	flows, pc2s, ps2c, bc2s, bs2c, unanswered int64
+}
+
+// classOrder is the order of the per-class table.
+var classOrder = []string{ClassSIP, ClassPSOM, ClassHTTPS, ClassAudio, ClassVideo, ClassDesktopShare, ClassSTUN, ClassPush, ClassDNS, ClassHTTP, ClassOther}
+
+func classSummary(flows []FlowReport) []classRow {
+	m := map[string]*classRow{}
+	for _, f := range flows {
+		r := m[f.Class]
+		if r == nil {
+			r = &classRow{class: f.Class}
+			m[f.Class] = r
+		}
+		r.flows++
+		r.pc2s += f.Packets.C2S
+		r.ps2c += f.Packets.S2C
+		r.bc2s += f.Bytes.C2S
+		r.bs2c += f.Bytes.S2C
+		if f.Packets.S2C == 0 {
+			r.unanswered++
+		}
+	}
+	var out []classRow
+	for _, c := range classOrder {
+		if r := m[c]; r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+func joinInts(v []int, max int) string {
+	var b strings.Builder
+	for i, x := range v {
+		if i == max {
+			fmt.Fprintf(&b, " +%d more", len(v)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Itoa(x))
+	}
+	return b.String()
+}
+
+func joinInts64(v []int64, max int) string {
+	w := make([]int, len(v))
+	for i, x := range v {
+		w[i] = int(x)
+	}
+	return joinInts(w, max)
+}
+
+func renderCSV(w io.Writer, rep *Report) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"id", "transport", "client", "server", "class", "evidence", "o365", "packets_c2s", "packets_s2c",
+		"bytes_c2s", "bytes_s2c", "first", "last", "first_frame", "state", "sni", "dns_name", "connectivity"})
+	for _, f := range rep.Flows {
+		cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
+			strconv.FormatInt(f.Packets.C2S, 10), strconv.FormatInt(f.Packets.S2C, 10),
+			strconv.FormatInt(f.Bytes.C2S, 10), strconv.FormatInt(f.Bytes.S2C, 10),
+			f.First.Format("2006-01-02T15:04:05.000000000Z07:00"), f.Last.Format("2006-01-02T15:04:05.000000000Z07:00"),
+			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity})
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,68 @@
+// Command sfbtrace tells, from a packet capture, why Skype for Business
+// Online / Microsoft Teams fails behind a firewall or proxy, and which rule
+// to change.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	context.AfterFunc(ctx, stop) // second ^C gets the default action
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes (README, "Exit codes").
+const (
+	exitOK     = 0
+	exitFailOn = 1
+	exitUsage  = 2
+)
+
+const usage = `sfbtrace diagnoses Skype for Business Online / Teams connectivity from packet captures.
+
+Usage:
+  sfbtrace analyze [flags] FILE...   analyze capture files (pcap, pcapng, gzip; - = stdin)
+  sfbtrace version                   print the version
+  sfbtrace help [COMMAND]            show help
+
+Run 'sfbtrace COMMAND -h' for the flags of a command.
+`
+
+// run is main without the process: the tests call it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// Top-level guard: a bug must not end in a stack trace for the user.
+		if v := recover(); v != nil {
+			fmt.Fprintf(stderr, "sfbtrace: internal error: %v (please report)\n", v)
+			code = exitUsage
+		}
+	}()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "analyze":
+		return runAnalyze(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "sfbtrace %s\n", version)
+		return exitOK
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sfbtrace: unknown command %q (want analyze, version or help)\n", args[0])
+	return exitUsage
+}

@@ -1,0 +1,86 @@
+//go:build linux
+
+package lab
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// CaptureFilter keeps IP traffic and ICMPv6 errors; it drops ARP and
+// neighbour discovery, which say nothing about the firewall and only make
+// the committed captures bigger.
+const CaptureFilter = "tcp or udp or icmp or (ip6 and ip6[6] == 58 and ip6[40] < 128)"
+
+// Capture is a running tcpdump on the client's interface.
+type Capture struct {
+	Path string
+	proc *Proc
+}
+
+// StartCapture starts tcpdump on the client's veth0, writing name.pcap in
+// Dir, and returns once it is listening.
+func (l *Lab) StartCapture(name string) (*Capture, error) {
+	path := filepath.Join(l.Dir, name+".pcap")
+	// -Z root: tcpdump would drop to its own user and could not write Dir.
+	// -U: write each packet at once, so a killed run still leaves a file.
+	p, err := l.Start(l.Client, "tcpdump-"+name, "tcpdump", "-i", "veth0", "-n", "-U", "-Z", "root",
+		"-s", "0", "-w", path, CaptureFilter)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.WaitOutput("listening on", 5*time.Second); err != nil {
+		return nil, err
+	}
+	return &Capture{Path: path, proc: p}, nil
+}
+
+// Stop ends the capture with SIGINT (tcpdump then flushes and closes the
+// file) and returns its path.
+func (c *Capture) Stop() (string, error) {
+	// Let the last replies and ICMP errors arrive.
+	time.Sleep(200 * time.Millisecond)
+	if err := c.proc.Stop(syscall.SIGINT, 3*time.Second); err != nil {
+		return c.Path, err
+	}
+	return c.Path, nil
+}
+
+// Check is a tshark display filter that must match at least Min frames of
+// a capture (exactly 0 when Min is 0 and None is set).
+type Check struct {
+	Why    string
+	Filter string
+	Min    int
+	None   bool // the filter must match nothing
+}
+
+// CountFrames returns how many frames of the capture match a tshark
+// display filter.
+func CountFrames(path, filter string) (int, error) {
+	out, err := run(20*time.Second, "tshark", "-n", "-r", path, "-Y", filter, "-T", "fields", "-e", "frame.number")
+	if err != nil {
+		return 0, err
+	}
+	return len(strings.Fields(out)), nil
+}
+
+// Verify runs the checks on a capture and returns one message per failure.
+func Verify(path string, checks []Check) []string {
+	var bad []string
+	for _, c := range checks {
+		n, err := CountFrames(path, c.Filter)
+		switch {
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", c.Why, err))
+		case c.None && n != 0:
+			bad = append(bad, fmt.Sprintf("%s: got %d frames matching %q, want none", c.Why, n, c.Filter))
+		case !c.None && n < c.Min:
+			bad = append(bad, fmt.Sprintf("%s: got %d frames matching %q, want at least %d", c.Why, n, c.Filter, c.Min))
+		}
+	}
+	return bad
+}

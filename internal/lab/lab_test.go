@@ -1,0 +1,43 @@
+//go:build linux
+
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestLab runs every scenario as a subtest, checks its capture with tshark
+// and, when SFBTRACE_LAB_OUT names a folder, copies the capture there as
+// <NN-name>.pcap (make lab: pcaps/lab).
+func TestLab(t *testing.T) {
+	if why := Usable(); why != "" {
+		t.Skip("skipping: " + why)
+	}
+	out := os.Getenv("SFBTRACE_LAB_OUT")
+	for _, s := range Scenarios() {
+		t.Run(s.Name, func(t *testing.T) {
+			start := time.Now()
+			l := New(t)
+			path, err := l.RunScenario(s)
+			if err != nil {
+				t.Fatalf("%s: %v", s.Title, err)
+			}
+			t.Logf("%s: capture %s in %v", s.Title, path, time.Since(start).Round(10*time.Millisecond))
+			for _, msg := range Verify(path, s.Checks) {
+				t.Errorf("capture check: %s", msg)
+			}
+			if out != "" && !t.Failed() {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(out, s.Name+".pcap"), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
