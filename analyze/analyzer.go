@@ -214,7 +214,7 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 	if r.proto == protoTCP {
 		a.updateTCP(f, side, p.Frame, ts, r)
 	}
-	if len(r.payload) > 0 {
+	if len(r.payload) > 0 || (r.proto == protoTCP && r.tcpFlags&tcpSYN != 0) {
 		f.pl.observe(a, f, side, p.Frame, ts, r)
 	}
 }

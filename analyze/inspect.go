@@ -1,22 +1,360 @@
 package analyze
 
-import "net/netip"
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"strings"
 
-// payloadState holds what the payload parsers learned about a flow.
-type payloadState struct{}
+	"github.com/sfbtrace/sfbtrace/analyze/proto"
+)
 
-func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, r *decodeResult) {}
+// payloadState holds what the payload parsers learned about a flow. Parser
+// state is allocated lazily, once per flow, when its protocol first appears.
+type payloadState struct {
+	kinds      uint16 // bit per proto.Kind seen
+	payloads   int64  // packets with payload
+	unknown    int64  // UDP payloads no signature matched
+	stunS      *proto.STUNStats
+	stunFirst  int64 // frame of the first STUN message
+	tlsC       *proto.TLSConn
+	tlsOff     bool // the stream is not TLS (or the handshake is done): stop feeding it
+	httpF      *httpFacts
+	sipF       *sipFacts
+	msTURNData bool // MS-TURN TCP framing carried data frames (SfB media over TCP)
+}
+
+// observe feeds one packet with payload (TCP SYNs are fed too, for the
+// sequence base). It must not allocate on the steady path.
+func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, r *decodeResult) {
+	fromClient := side == c2s
+	if len(r.payload) > 0 {
+		s.payloads++
+	}
+	switch f.Proto {
+	case protoUDP:
+		s.observeUDP(a, f, fromClient, frame, ts, r)
+	case protoTCP:
+		s.observeTCP(a, f, fromClient, frame, ts, r)
+	}
+}
+
+func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
+	p := r.payload
+	if f.Server.Port() == 53 || f.Client.Port() == 53 {
+		a.dns.observe(fromClient, p, frame, ts, f.Server.Addr())
+		return
+	}
+	k := proto.Classify(p)
+	if k == proto.KindMSMux {
+		// Microsoft's multiplexed TURN: judge the inner payload.
+		if _, inner, ok := proto.MSMuxPayload(p); ok {
+			s.kinds |= 1 << proto.KindMSMux
+			p = inner
+			k = proto.Classify(p)
+		}
+	}
+	s.kinds |= 1 << k
+	switch k {
+	case proto.KindSTUN:
+		if s.stunS == nil {
+			s.stunS = new(proto.STUNStats)
+			s.stunFirst = frame
+		}
+		s.stunS.Observe(fromClient, p, false)
+	case proto.KindUnknown:
+		s.unknown++
+		if s.sipF == nil && (f.Server.Port() == 5060 || f.Client.Port() == 5060) {
+			s.sipF = parseSIPFacts(p)
+		}
+	}
+}
+
+func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
+	p := r.payload
+	syn := r.tcpFlags&tcpSYN != 0
+	if !s.tlsOff {
+		if s.tlsC == nil {
+			if len(p) == 0 && !syn {
+				return
+			}
+			s.tlsC = new(proto.TLSConn)
+		}
+		s.tlsC.Observe(fromClient, r.seq, syn, p)
+		if s.tlsC.NotTLS && !s.tlsC.HelloSeen {
+			s.tlsOff = true
+		}
+	}
+	if len(p) == 0 {
+		return
+	}
+	sp := f.Server.Port()
+	// STUN/TURN over TCP: on 3478-3481, or SfB's pseudo-TLS then MS-TURN
+	// framing on 443 (REFERENCE.md, "Media over TCP 443").
+	if (sp >= 3478 && sp <= 3481) || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
+		if s.stunS == nil {
+			s.stunS = new(proto.STUNStats)
+			s.stunFirst = frame
+		}
+		s.stunS.Observe(fromClient, p, true)
+		return
+	}
+	if s.httpF == nil && fromClient && (s.tlsC == nil || !s.tlsC.HelloSeen) {
+		s.httpF = parseHTTPRequest(p, frame)
+	} else if s.httpF != nil && !fromClient && s.httpF.Status == 0 {
+		if st, ok := parseHTTPStatus(p); ok {
+			s.httpF.Status, s.httpF.ResponseFrame = st, frame
+		}
+	}
+	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.Client.Port() == 5060) {
+		s.sipF = parseSIPFacts(p)
+	}
+}
+
+// parseHTTPRequest recognises a plain HTTP request line; CONNECT is how a
+// client reaches Office 365 through an explicit proxy.
+func parseHTTPRequest(p []byte, frame int64) *httpFacts {
+	sp := bytes.IndexByte(p, ' ')
+	if sp < 3 || sp > 8 {
+		return nil
+	}
+	method := string(p[:sp])
+	switch method {
+	case "CONNECT", "GET", "POST", "HEAD", "PUT", "OPTIONS":
+	default:
+		return nil
+	}
+	rest := p[sp+1:]
+	end := bytes.IndexByte(rest, ' ')
+	if end < 0 {
+		return nil
+	}
+	target := string(rest[:end])
+	h := &httpFacts{Method: method, RequestFrame: frame}
+	if method == "CONNECT" {
+		host, port := splitHostPort(target)
+		h.Host, h.Port = escapeName(host), port
+		return h
+	}
+	if i := bytes.Index(p, []byte("\r\nHost: ")); i >= 0 {
+		line := p[i+8:]
+		if j := bytes.IndexByte(line, '\r'); j >= 0 {
+			host, port := splitHostPort(string(line[:j]))
+			h.Host, h.Port = escapeName(host), port
+		}
+	}
+	return h
+}
+
+func splitHostPort(s string) (string, uint16) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.HasSuffix(s, "]") {
+		return strings.Trim(s, "[]"), 0
+	}
+	p, _ := strconv.Atoi(s[i+1:])
+	return strings.Trim(s[:i], "[]"), uint16(p)
+}
+
+func parseHTTPStatus(p []byte) (int, bool) {
+	if len(p) < 12 || !bytes.HasPrefix(p, []byte("HTTP/1.")) {
+		return 0, false
+	}
+	st, err := strconv.Atoi(string(p[9:12]))
+	return st, err == nil
+}
+
+// parseSIPFacts reads the first line and a few headers of a SIP message.
+func parseSIPFacts(p []byte) *sipFacts {
+	line := p
+	if i := bytes.Index(p, []byte("\r\n")); i >= 0 {
+		line = p[:i]
+	}
+	f := &sipFacts{}
+	switch {
+	case bytes.HasPrefix(line, []byte("SIP/2.0 ")) && len(line) >= 11:
+		f.Status, _ = strconv.Atoi(string(line[8:11]))
+	case bytes.HasSuffix(line, []byte(" SIP/2.0")):
+		sp := bytes.IndexByte(line, ' ')
+		f.Method = escapeName(string(line[:sp]))
+	default:
+		return nil
+	}
+	f.CallID = sipHeader(p, "Call-ID", "i")
+	f.From = sipHost(sipHeader(p, "From", "f"))
+	f.To = sipHost(sipHeader(p, "To", "t"))
+	return f
+}
+
+func sipHeader(p []byte, long, short string) string {
+	for _, l := range bytes.Split(p, []byte("\r\n")) {
+		i := bytes.IndexByte(l, ':')
+		if i <= 0 {
+			continue
+		}
+		name := strings.TrimSpace(string(l[:i]))
+		if strings.EqualFold(name, long) || name == short {
+			return escapeName(strings.TrimSpace(string(l[i+1:])))
+		}
+	}
+	return ""
+}
+
+func sipHost(v string) string {
+	if i := strings.Index(v, "sip:"); i >= 0 {
+		v = v[i+4:]
+	}
+	if i := strings.IndexByte(v, '@'); i >= 0 {
+		v = v[i+1:]
+	}
+	if i := strings.IndexAny(v, ">;: "); i >= 0 {
+		v = v[:i]
+	}
+	return v
+}
+
+// escapeName makes packet-derived text safe to print: non-printable bytes
+// become \xNN.
+func escapeName(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e || s[i] == '\\' {
+			var b strings.Builder
+			for j := 0; j < len(s); j++ {
+				c := s[j]
+				if c < 0x20 || c > 0x7e || c == '\\' {
+					b.WriteString(`\x`)
+					b.WriteString(strconv.FormatUint(uint64(c)>>4, 16))
+					b.WriteString(strconv.FormatUint(uint64(c)&15, 16))
+				} else {
+					b.WriteByte(c)
+				}
+			}
+			return b.String()
+		}
+	}
+	return s
+}
+
+func (s *payloadState) sni() string {
+	if s.tlsC == nil {
+		return ""
+	}
+	return escapeName(s.tlsC.SNI)
+}
+
+func (s *payloadState) hasSTUN() bool { return s.stunS != nil && s.stunS.Messages > 0 }
+func (s *payloadState) hasRTP() bool  { return false }
+func (s *payloadState) sawPayload() bool {
+	return s.payloads > 0
+}
+func (s *payloadState) isSIP() bool { return s.sipF != nil }
+
+// mediaOverTCP reports SfB media over TCP: pseudo-TLS then MS-TURN framing.
+func (s *payloadState) mediaOverTCP() bool {
+	return s.tlsC != nil && s.tlsC.PseudoTLS
+}
+
+// guessModality infers audio/video/sharing from RTP payload types.
+func (s *payloadState) guessModality() string { return "" }
+
+func (s *payloadState) evidence() []string {
+	var ev []string
+	if s.hasSTUN() {
+		ev = append(ev, EvSTUN)
+		if s.stunS.MSTURN || s.stunS.MS != 0 {
+			ev = append(ev, EvMSTURN)
+		}
+	}
+	if s.kinds&(1<<proto.KindMSMux) != 0 {
+		ev = append(ev, EvMSTURN)
+	}
+	if s.tlsC != nil && s.tlsC.HelloSeen {
+		ev = append(ev, EvTLS)
+	}
+	if s.sipF != nil {
+		ev = append(ev, EvSIP)
+	}
+	return ev
+}
+
+func (s *payloadState) fillReport(fr *FlowReport) {
+	if s.hasSTUN() {
+		sum := s.stunS.Summary()
+		fr.STUN = sum
+	}
+	if s.tlsC != nil && (s.tlsC.HelloSeen || s.tlsC.ServerHelloSeen) {
+		sum := s.tlsC.Summary()
+		sum.SNI = escapeName(sum.SNI)
+		fr.TLS = sum
+	}
+	if s.sipF != nil {
+		fr.SIP = s.sipF
+	}
+}
+
+// stun returns the STUN/TURN facts, nil when no STUN was seen.
+func (s *payloadState) stun() *stunFacts {
+	if !s.hasSTUN() {
+		return nil
+	}
+	st := s.stunS
+	un, ua := st.Unanswered()
+	f := &stunFacts{
+		Requests: st.Requests, Responses: st.Responses, Errors: st.Errors,
+		BindingRequests: st.BindingRequests, BindingSuccess: st.BindingSuccesses,
+		AllocRequests: st.AllocateRequests, AllocSuccess: st.AllocateSuccesses,
+		Unanswered: un, MSTURN: st.MSTURN || st.MS != 0,
+		FirstRequestFrame: s.stunFirst,
+	}
+	for _, c := range st.AllocateErrorCodes[:st.NumAllocateErrors] {
+		f.AllocErrors = append(f.AllocErrors, int(c))
+	}
+	f.AllocUnansweredAfterChallenge = ua > 0 && st.NumAllocateErrors > 0 && st.AllocateErrorCodes[0] == 401 && !st.AllocateOKAfter401
+	f.Mapped = append(f.Mapped, st.Mapped[:st.NumMapped]...)
+	if st.Relayed.IsValid() {
+		f.Relayed = append(f.Relayed, st.Relayed)
+	}
+	for _, u := range st.Usernames {
+		f.Ufrags = append(f.Ufrags, escapeName(u))
+	}
+	return f
+}
+
+// rtp returns the RTP/RTCP facts, nil when the flow is not RTP.
+func (s *payloadState) rtp() *rtpFacts { return nil }
+
+// tls returns the TLS facts, nil when no TLS handshake was seen.
+func (s *payloadState) tls() *tlsFacts {
+	c := s.tlsC
+	if c == nil || !(c.HelloSeen || c.ServerHelloSeen) {
+		return nil
+	}
+	sum := c.Summary()
+	f := &tlsFacts{SNI: escapeName(c.SNI), ALPN: c.ALPN, Versions: sum.Versions, ServerVersion: sum.ServerVersion,
+		CertSubject: escapeName(c.CertSubject), CertIssuer: escapeName(c.CertIssuer), PseudoTLS: c.PseudoTLS}
+	for _, al := range sum.Alerts {
+		from := al.From
+		if al.Encrypted {
+			f.Alerts = append(f.Alerts, from+" encrypted alert")
+		} else {
+			f.Alerts = append(f.Alerts, from+" alert "+strconv.Itoa(al.Description))
+		}
+	}
+	return f
+}
+
+// http returns the first plain HTTP request (CONNECT to a proxy), or nil.
+func (s *payloadState) http() *httpFacts { return s.httpF }
+
+// sip returns the first SIP message, or nil.
+func (s *payloadState) sip() *sipFacts { return s.sipF }
 
 // dnsState maps answered addresses to the names clients looked up.
 type dnsState struct{}
 
-func (s *payloadState) sni() string               { return "" }
-func (s *payloadState) evidence() []string        { return nil }
-func (s *payloadState) mediaOverTCP() bool        { return false }
-func (s *payloadState) guessModality() string     { return "" }
-func (s *payloadState) hasRTP() bool              { return false }
-func (s *payloadState) hasSTUN() bool             { return false }
-func (s *payloadState) sawPayload() bool          { return false }
-func (s *payloadState) isSIP() bool               { return false }
-func (s *payloadState) fillReport(fr *FlowReport) {}
-func (d *dnsState) nameFor(a netip.Addr) string   { return "" }
+func (d *dnsState) observe(fromClient bool, p []byte, frame, ts int64, server netip.Addr) {}
+
+func (d *dnsState) nameFor(a netip.Addr) string { return "" }
+
+// failures returns DNS names that did not resolve (NXDOMAIN, SERVFAIL,
+// unanswered), in first-seen order.
+func (d *dnsState) failures() []dnsFailure { return nil }

@@ -198,13 +198,16 @@ func (l *Lab) STUNBinding(dst string, port int) (string, error) {
 }
 
 // TURNAllocate runs turnutils_uclient against dst:port: an Allocate (401
-// challenge, then authenticated), a permission for the Relay peer's echo
-// on 55000 and two 64-byte messages through the relay. tcp selects TURN
+// challenge, then authenticated), a permission for the echo on Edge:55000
+// (EdgeV6 for IPv6) and two 64-byte messages through the relay. tcp selects TURN
 // over TCP. It gives up after 4 s.
 func (l *Lab) TURNAllocate(dst string, port int, tcp bool) (string, error) {
-	peer := Relay
+	// The peer is the echo on the edge itself: an echo on another local
+	// address would answer from the address routing picks, which the
+	// relay's permission does not cover.
+	peer := Edge
 	if netip.MustParseAddr(dst).Is6() {
-		peer = EdgeV6 // a peer of the relay's family
+		peer = EdgeV6
 	}
 	args := []string{"turnutils_uclient", "-n", "2", "-m", "1", "-c", "-l", "64", "-z", "20",
 		"-u", TURNUser, "-w", TURNPass, "-e", peer, "-r", "55000", "-p", strconv.Itoa(port)}

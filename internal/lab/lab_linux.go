@@ -35,7 +35,7 @@ const (
 
 	Edge    = "52.112.0.10"   // TURN, TLS 443, media echo: Skype id 11/12 range 52.112.0.0/14
 	Edge2   = "52.112.0.11"   // a second TLS 443 front end
-	Relay   = "52.113.0.20"   // TURN peer (echo) address
+	Relay   = "52.113.0.20"   // another TURN listener address
 	Push    = "17.57.146.20"  // Apple push service (17.0.0.0/8), TCP 5223
 	EdgeV6  = "2603:1027::10" // Skype id 12 range 2603:1027::/48
 	EdgeV6b = "2603:1027::11"

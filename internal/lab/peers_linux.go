@@ -23,8 +23,8 @@ var CertNames = []string{"*.lync.com", "*.online.lync.com", "*.teams.microsoft.c
 
 // StartPeers starts the Office 365 side in the o365 namespace and waits
 // until every listener is bound:
-//   - coturn on UDP and TCP 3478, 3479 (one instance) and 3480, 3481 (another),
-//     on every o365 address, relay ports 40000-40999 on Edge and EdgeV6;
+//   - coturn on UDP and TCP 3478, 3479, 3480 and 3481 (one instance each) on
+//     every o365 address, relay ports 40000-40999 on Edge and EdgeV6;
 //   - openssl s_server on TCP 443 (all addresses), echoing each line
 //     reversed (-rev), so TLS carries data both ways;
 //   - socat UDP and TCP echo on [EchoPorts];
@@ -34,19 +34,22 @@ func (l *Lab) StartPeers() error {
 	if err != nil {
 		return err
 	}
-	for i, ports := range [][2]int{{3478, 3479}, {3480, 3481}} {
+	// One coturn per port: coturn listens on one port plus an alternate
+	// one used only for RFC 5780 tests, which we turn off so a binding is
+	// one request and one response.
+	for i, port := range []int{3478, 3479, 3480, 3481} {
 		args := []string{"turnserver", "-n", "--no-tls", "--no-dtls", "--no-cli",
-			"--listening-port", strconv.Itoa(ports[0]), "--alt-listening-port", strconv.Itoa(ports[1]),
+			"--listening-port", strconv.Itoa(port),
 			"-L", Edge, "-L", Edge2, "-L", Relay, "-L", EdgeV6,
 			"--relay-ip", Edge, "--relay-ip", EdgeV6,
 			"--min-port", "40000", "--max-port", "40999",
 			"--lt-cred-mech", "--user", TURNUser + ":" + TURNPass, "--realm", TURNRealm,
-			"--fingerprint", "--no-software-attribute",
+			"--fingerprint", "--no-software-attribute", "--no-rfc5780",
 			"--log-file", "stdout", "--simple-log",
 			"--pidfile", filepath.Join(l.Dir, fmt.Sprintf("turnserver%d.pid", i)),
 			"--db", filepath.Join(l.Dir, fmt.Sprintf("turndb%d", i)),
 		}
-		if _, err := l.Start(l.O365, fmt.Sprintf("turnserver-%d", ports[0]), args...); err != nil {
+		if _, err := l.Start(l.O365, fmt.Sprintf("turnserver-%d", port), args...); err != nil {
 			return err
 		}
 	}

@@ -97,8 +97,8 @@ func stunBlocked(l *Lab, dst string, port int) error {
 
 func turnOK(l *Lab, dst string, port int, tcp bool) error {
 	out, err := l.TURNAllocate(dst, port, tcp)
-	if err == nil && !strings.Contains(out, "allocate sent") {
-		err = errors.New("no allocation")
+	if err == nil && !strings.Contains(out, "tot_recv_msgs=2") {
+		err = errors.New("no data back through the relay")
 	}
 	return must(fmt.Sprintf("TURN allocation at %s", hostPort(dst, port)), out, err)
 }

@@ -1,0 +1,92 @@
+package analyze
+
+import (
+	"net/netip"
+)
+
+// The facts below are what the payload parsers learned about a flow, in the
+// analyzer's own terms. Detectors and the classifier read them through the
+// payloadState accessors (nil = the protocol was not seen on the flow).
+
+// stunFacts summarises STUN/TURN on a flow.
+type stunFacts struct {
+	Requests, Responses, Errors     int
+	BindingRequests, BindingSuccess int
+	AllocRequests, AllocSuccess     int
+	AllocErrors                     []int // error codes of Allocate errors in order (401 first = normal challenge)
+	AllocUnansweredAfterChallenge   bool  // an Allocate sent after a 401 got no answer
+	Unanswered                      int   // requests whose transaction never got a response
+	MSTURN                          bool
+	Mapped                          []netip.AddrPort // distinct XOR-MAPPED / MAPPED addresses in order seen
+	MappedFrames                    []int64          // frame where each Mapped entry was first seen
+	Relayed                         []netip.AddrPort
+	Ufrags                          []string // ICE usernames (local ufrag part), escaped
+	FirstRequestFrame               int64
+}
+
+// rtpStreamFacts is one RTP stream (one SSRC in one direction).
+type rtpStreamFacts struct {
+	SSRC        uint32
+	PayloadType uint8
+	Dir         int // c2s or s2c
+	Packets     int64
+	Lost        int64
+	Reordered   int64
+	JitterMs    *float64 // nil when the clock rate is unknown
+	First, Last int64    // unix ns
+	FirstFrame  int64
+	// Worst 15 s window (Microsoft's targets: loss < 1 %, jitter < 30 ms).
+	WorstLossPct      float64
+	WorstJitterMs     float64
+	WorstWindowStart  int64 // unix ns
+	WorstWindowFrames [2]int64
+}
+
+// rtpFacts summarises RTP/RTCP on a flow.
+type rtpFacts struct {
+	Streams []rtpStreamFacts
+	RTCP    int64 // RTCP packets
+}
+
+// tlsFacts summarises TLS on a TCP flow.
+type tlsFacts struct {
+	SNI              string // escaped for printing
+	ALPN             []string
+	Versions         []string
+	ServerVersion    string
+	ClientHelloFrame int64
+	ServerHelloFrame int64
+	CertSubject      string
+	CertIssuer       string
+	Alerts           []string
+	PseudoTLS        bool // SfB media over TCP: pseudo-TLS handshake then MS-TURN framing
+}
+
+// httpFacts records a plain-HTTP request line seen on a flow (proxies).
+type httpFacts struct {
+	Method        string // CONNECT, GET, ...
+	Host          string // CONNECT target host (without port) or Host header
+	Port          uint16
+	Status        int // response status, 0 when none seen
+	RequestFrame  int64
+	ResponseFrame int64
+}
+
+// sipFacts records the first SIP message of a flow.
+type sipFacts struct {
+	Method string // or "" for responses
+	Status int
+	CallID string
+	From   string
+	To     string
+}
+
+// dnsFailure is one name the service needs that did not resolve.
+type dnsFailure struct {
+	Name       string
+	Rcode      string // NXDOMAIN, SERVFAIL, ..., or "no answer"
+	Count      int
+	Frames     []int64
+	FirstSeen  int64
+	ServerAddr netip.Addr
+}

@@ -1,0 +1,229 @@
+package proto
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+type tlsFlow struct {
+	client netip.AddrPort
+	conn   *TLSConn
+}
+
+// tlsFlows runs every TCP flow of a capture through a TLSConn; the client is
+// the SYN sender, else the side talking to port 443, else the first sender.
+func tlsFlows(t testing.TB, pkts []pkt) map[[2]netip.AddrPort]*tlsFlow {
+	flows := map[[2]netip.AddrPort]*tlsFlow{}
+	for _, p := range pkts {
+		if !p.tcp {
+			continue
+		}
+		k := [2]netip.AddrPort{p.src, p.dst}
+		if p.dst.Compare(p.src) < 0 {
+			k = [2]netip.AddrPort{p.dst, p.src}
+		}
+		f := flows[k]
+		if f == nil {
+			f = &tlsFlow{client: p.src, conn: new(TLSConn)}
+			if p.src.Port() == 443 || p.syn && len(p.payload) == 0 && false {
+				f.client = p.dst
+			}
+			flows[k] = f
+		}
+		f.conn.Observe(p.src == f.client, p.seq, p.syn, p.payload)
+	}
+	return flows
+}
+
+var ndpiLine = regexp.MustCompile(`^\s+\d+\s+TCP ([^ ]+) <?-?>? ?([^ ]+) \[proto: [^\]]*TLS[^\]]*\].*?\[Hostname/SNI: ([^\]]+)\]`)
+
+// TestTLSSNIMatchesNDPI: every TLS flow nDPI named has the same SNI here.
+func TestTLSSNIMatchesNDPI(t *testing.T) {
+	for _, name := range []string{"teams.pcap", "tls_2_reasms_b.pcapng", "tls_1.2_unidirectional_client.pcapng",
+		"tls_multiple_synack_different_seq.pcapng", "tls_missing_ch_frag.pcap"} {
+		t.Run(name, func(t *testing.T) {
+			flows := tlsFlows(t, readShared(t, "pcaps/ndpi/"+name))
+			f, err := os.Open(sharedPath(t, "pcaps/ndpi/"+name+".ndpi.out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			checked := 0
+			sc := bufio.NewScanner(f)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				m := ndpiLine.FindStringSubmatch(sc.Text())
+				if m == nil {
+					continue
+				}
+				a, b := netip.MustParseAddrPort(m[1]), netip.MustParseAddrPort(strings.TrimPrefix(m[2], "> "))
+				k := [2]netip.AddrPort{a, b}
+				if b.Compare(a) < 0 {
+					k = [2]netip.AddrPort{b, a}
+				}
+				fl := flows[k]
+				if fl == nil {
+					t.Errorf("%v: flow not found", k)
+					continue
+				}
+				checked++
+				if fl.conn.SNI != m[3] {
+					t.Errorf("%v: got SNI %q, want %q (%+v)", k, fl.conn.SNI, m[3], fl.conn.Summary())
+				}
+			}
+			t.Logf("%d flows checked", checked)
+		})
+	}
+}
+
+func TestTLSDetails(t *testing.T) {
+	flows := tlsFlows(t, readShared(t, "pcaps/ndpi/tls_2_reasms_b.pcapng"))
+	for _, f := range flows {
+		s := f.conn.Summary()
+		if !slices.Equal(s.ALPN, []string{"http/1.1"}) || len(s.Versions) == 0 || s.Versions[0] != "TLS1.3" {
+			t.Errorf("tls_2_reasms_b: got %+v", s)
+		}
+	}
+	// The ClientHello's second fragment is missing: no SNI, but the server
+	// side still shows TLS 1.3 and the gap is reported.
+	for _, f := range tlsFlows(t, readShared(t, "pcaps/ndpi/tls_missing_ch_frag.pcap")) {
+		s := f.conn.Summary()
+		if s.SNI != "" || s.HelloSeen || !s.ServerHelloSeen || s.ServerVersion != "TLS1.3" || !s.Gap {
+			t.Errorf("tls_missing_ch_frag: got %+v", s)
+		}
+	}
+	flows = tlsFlows(t, readShared(t, "pcaps/ndpi/teams.pcap"))
+	var aria, media bool
+	for _, f := range flows {
+		s := f.conn.Summary()
+		switch s.SNI {
+		case "mobile.pipe.aria.microsoft.com":
+			aria = true
+			if s.CertSubject != "*.events.data.microsoft.com" || s.CertIssuer != "CN=Microsoft IT TLS CA 4, O=Microsoft Corporation" || s.ServerVersion != "TLS1.2" {
+				t.Errorf("aria: got %+v", s)
+			}
+		}
+		if f.client.Port() == 50018 {
+			media = true
+			t.Logf("media over TLS: %+v", s)
+			if s.ServerVersion != "TLS1.2" || !slices.Contains(s.CertDNSNames, "tr.teams.microsoft.com") && !strings.Contains(s.CertSubject, "teams") {
+				t.Errorf("50018: got %+v", s)
+			}
+		}
+	}
+	if !aria || !media {
+		t.Errorf("found aria %v, media %v; want both", aria, media)
+	}
+}
+
+// TestTLSReassembly delivers a ClientHello in three pieces in every order,
+// with retransmissions and overlaps, and a missing piece.
+func TestTLSReassembly(t *testing.T) {
+	ch := unhex(t, hexTeamsClientHello)
+	const isn = 0xFFFFFF00 // sequence numbers wrap inside the hello
+	for _, cuts := range [][2]int{{1, 2}, {5, 6}, {40, 100}, {100, 186}} {
+		a, b := cuts[0], cuts[1]
+		seg := []struct {
+			off int
+			p   []byte
+		}{{0, ch[:a]}, {a, ch[a:b]}, {b, ch[b:]}, {a - 1, ch[a-1 : b]}} // last: overlap/retransmit
+		for _, order := range [][]int{{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {2, 0, 3, 1}, {3, 2, 0}, {0, 0, 2, 2, 1}} {
+			var c TLSConn
+			c.Observe(true, isn, true, nil)
+			for _, i := range order {
+				c.Observe(true, isn+1+uint32(seg[i].off), false, seg[i].p)
+			}
+			if c.SNI != "euaz.tr.teams.microsoft.com" || !c.HelloSeen || c.Gap() {
+				t.Errorf("cuts %v order %v: got SNI %q hello %v gap %v", cuts, order, c.SNI, c.HelloSeen, c.Gap())
+			}
+		}
+		var c TLSConn
+		c.Observe(true, isn, true, nil)
+		c.Observe(true, isn+1, false, seg[0].p)
+		c.Observe(true, isn+1+uint32(b), false, seg[2].p)
+		if c.HelloSeen || !c.Gap() {
+			t.Errorf("cuts %v missing middle: hello %v gap %v", cuts, c.HelloSeen, c.Gap())
+		}
+	}
+}
+
+func TestTLSPseudoTLS(t *testing.T) {
+	// SfB: ServerHello (TLS 1.0, no extensions) and ServerHelloDone in one
+	// record, then MS-TURN framing.
+	sh := append([]byte{2, 0, 0, 38, 3, 1}, make([]byte, 32)...)
+	sh = append(sh, 0, 0x00, 0x2f, 0)
+	hs := append(sh, 14, 0, 0, 0)
+	rec := append([]byte{22, 3, 1, 0, byte(len(hs))}, hs...)
+	rec = append(rec, 2, 0, 0, 20)
+	var c TLSConn
+	c.Observe(true, 100, false, unhex(t, hexTeamsClientHello))
+	c.Observe(false, 5000, false, rec)
+	if s := c.Summary(); !s.PseudoTLS || s.ServerVersion != "TLS1.0" || !s.HelloSeen {
+		t.Errorf("got %+v", s)
+	}
+}
+
+func TestTLSAlert(t *testing.T) {
+	var c TLSConn
+	c.Observe(true, 100, false, unhex(t, hexTeamsClientHello))
+	c.Observe(false, 5000, false, []byte{21, 3, 3, 0, 2, 2, 40}) // fatal handshake_failure
+	if len(c.Alerts) != 1 || c.Alerts[0] != (TLSAlert{Level: 2, Description: 40}) {
+		t.Errorf("got %+v", c.Alerts)
+	}
+}
+
+func TestTLSNoAlloc(t *testing.T) {
+	ch := unhex(t, hexTeamsClientHello)
+	var c TLSConn
+	c.Observe(true, 100, false, ch)
+	c.Observe(false, 5000, false, []byte{0x17, 3, 3, 0, 1, 0})
+	data := []byte{0x17, 3, 3, 0, 4, 1, 2, 3, 4}
+	if n := testing.AllocsPerRun(100, func() {
+		c.Observe(true, 300, false, data)
+		c.Observe(false, 6000, false, data)
+	}); n != 0 {
+		t.Errorf("TLSConn.Observe after the handshake allocates %v times, want 0", n)
+	}
+	var other TLSConn
+	if n := testing.AllocsPerRun(100, func() { other.Observe(true, 1, false, []byte("GET / HTTP/1.1\r\n")) }); n != 0 {
+		t.Errorf("TLSConn.Observe on plain HTTP allocates %v times, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { ParseClientHello(ch[9:]) }); n != 0 {
+		t.Errorf("ParseClientHello allocates %v times, want 0", n)
+	}
+}
+
+func BenchmarkTLSClientHello(b *testing.B) {
+	ch := unhex(b, hexTeamsClientHello)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ch)))
+	for b.Loop() {
+		var c TLSConn
+		c.Observe(true, 1, false, ch)
+	}
+}
+
+func FuzzTLSConn(f *testing.F) {
+	ch := unhex(f, hexTeamsClientHello)
+	f.Add(ch, 50, uint32(0))                                   // whole hello, split mid-extension
+	f.Add(ch, 3, uint32(7))                                    // split inside the record header, second piece late
+	f.Add([]byte{22, 3, 1, 0xFF, 0xFF, 1, 0, 0}, 6, uint32(0)) // record longer than the cap
+	f.Add([]byte{21, 3, 3, 0, 2, 2, 40}, 0, uint32(0))         // alert first
+	f.Fuzz(func(t *testing.T, b []byte, cut int, skew uint32) {
+		if cut < 0 || cut > len(b) {
+			cut = len(b)
+		}
+		var c TLSConn
+		c.Observe(true, 1000, false, b[:cut])
+		c.Observe(true, 1000+uint32(cut)+skew%4, false, b[cut:])
+		c.Observe(false, 0, true, nil)
+		c.Observe(false, 1, false, b)
+		c.Summary()
+		ParseClientHello(b)
+	})
+}
