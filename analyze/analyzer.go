@@ -14,6 +14,7 @@ import (
 type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
 	MaxFlows  int        // bound on tracked flows; 0 = 1<<20
+	Workers   int        // flow-table shards (goroutines); 0 = GOMAXPROCS
 }
 
 const defaultMaxFlows = 1 << 20
@@ -32,6 +33,7 @@ type Analyzer struct {
 	packets, bytes int64
 	start, end     int64 // unix ns; 0 = none yet
 	linkTypes      []layers.LinkType
+	linkFirst      []int64 // frame where each link type was first seen
 	unknownLink    map[layers.LinkType]int64
 
 	problems      map[string]int
@@ -39,11 +41,32 @@ type Analyzer struct {
 	snapTruncated int64
 	fragments     int64
 	internalErrs  int64
-	warnings      []string
+	notes         []note // per-packet problems worth a line: first frame per reason
 	evicted       int64
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
+	debug       string // first internal error's stack, for -debug output
+}
+
+// note is a warning tied to a frame; one per key (the earliest frame wins),
+// so sharded runs report the same lines as single ones.
+type note struct {
+	frame int64
+	key   string
+	text  string
+}
+
+func (a *Analyzer) addNote(frame int64, key, text string) {
+	for i := range a.notes {
+		if a.notes[i].key == key {
+			if frame < a.notes[i].frame {
+				a.notes[i] = note{frame, key, text}
+			}
+			return
+		}
+	}
+	a.notes = append(a.notes, note{frame, key, text})
 }
 
 // orphanICMP is an ICMP error whose quoted flow was not (yet) seen.
@@ -88,7 +111,7 @@ func (a *Analyzer) Add(p *capture.Packet) {
 			a.end = ts
 		}
 	}
-	a.noteLinkType(p.LinkType)
+	a.noteLinkTypeAt(p.LinkType, p.Frame)
 	r := &a.res
 	switch a.dec.decode(p.LinkType, p.Data, p.Length, r) {
 	case decodedOK:
@@ -131,21 +154,27 @@ func (a *Analyzer) Add(p *capture.Packet) {
 func (a *Analyzer) recoverPacket(p *capture.Packet) {
 	if v := recover(); v != nil {
 		a.internalErrs++
-		if a.internalErrs <= 3 {
-			a.warnings = append(a.warnings, fmt.Sprintf("internal error on frame %d: %v (packet skipped; please report with this frame: %x)\n%s",
-				p.Frame, v, p.Data, debug.Stack()))
+		a.addNote(p.Frame, fmt.Sprintf("internal error %d", a.internalErrs),
+			fmt.Sprintf("internal error on frame %d: %v (packet skipped; please report it with this frame)", p.Frame, v))
+		if a.internalErrs == 1 {
+			// The stack is for the developers: keep it off the one-line warnings.
+			a.debug = fmt.Sprintf("frame %d: %v\n%x\n%s", p.Frame, v, p.Data, debug.Stack())
 		}
 		a.problems["internal error"]++
 	}
 }
 
-func (a *Analyzer) noteLinkType(lt layers.LinkType) {
-	for _, l := range a.linkTypes {
+func (a *Analyzer) noteLinkTypeAt(lt layers.LinkType, frame int64) {
+	for i, l := range a.linkTypes {
 		if l == lt {
+			if frame < a.linkFirst[i] {
+				a.linkFirst[i] = frame
+			}
 			return
 		}
 	}
 	a.linkTypes = append(a.linkTypes, lt)
+	a.linkFirst = append(a.linkFirst, frame)
 }
 
 func (a *Analyzer) problem(reason string) { a.problems[reason]++ }
@@ -153,7 +182,7 @@ func (a *Analyzer) problem(reason string) { a.problems[reason]++ }
 func (a *Analyzer) malformed(frame int64) {
 	key := "malformed: " + a.dec.failLayer
 	if a.problems[key] == 0 {
-		a.warnings = append(a.warnings, fmt.Sprintf("frame %d: malformed %s header: %v (counted, analysis goes on)", frame, a.dec.failLayer, a.dec.lastErr))
+		a.addNote(frame, key, fmt.Sprintf("frame %d: malformed %s header: %v (counted, analysis goes on)", frame, a.dec.failLayer, a.dec.lastErr))
 	}
 	a.problems[key]++
 }

@@ -2,9 +2,7 @@ package analyze
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"sort"
 	"strings"
@@ -72,7 +70,13 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 			cs.Warnings = append(cs.Warnings, f.Warnings...)
 		}
 	}
-	for _, lt := range a.linkTypes {
+	lts0 := append([]layers.LinkType(nil), a.linkTypes...)
+	first := map[layers.LinkType]int64{}
+	for i, lt := range a.linkTypes {
+		first[lt] = a.linkFirst[i]
+	}
+	sort.SliceStable(lts0, func(i, j int) bool { return first[lts0[i]] < first[lts0[j]] })
+	for _, lt := range lts0 {
 		cs.LinkTypes = append(cs.LinkTypes, linkTypeName(lt))
 	}
 	for k, v := range a.problems {
@@ -93,7 +97,10 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 		cs.Problems["unsupported link type"] += int(n)
 		cs.Warnings = append(cs.Warnings, fmt.Sprintf("link type %d not supported: %d packets not decoded", lt, n))
 	}
-	cs.Warnings = append(cs.Warnings, a.warnings...)
+	sort.SliceStable(a.notes, func(i, j int) bool { return a.notes[i].frame < a.notes[j].frame })
+	for _, n := range a.notes {
+		cs.Warnings = append(cs.Warnings, n.text)
+	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted
 		cs.Warnings = append(cs.Warnings, fmt.Sprintf("flow table full (%d flows): %d packets of further flows not tracked", a.opts.MaxFlows, a.evicted))
@@ -318,33 +325,6 @@ func tcpFlagsString(f *Flow) string {
 		add("<RST")
 	}
 	return b.String()
-}
-
-// Run reads src to the end (or until ctx is done), then finishes.
-func Run(ctx context.Context, src capture.Source, opts Options) (*Report, error) {
-	a := New(opts)
-	stopped := false
-	for {
-		if ctx.Err() != nil {
-			stopped = true
-			break
-		}
-		p, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			a.warnings = append(a.warnings, err.Error())
-			break
-		}
-		a.Add(p)
-	}
-	rep := a.Finish(src.Info())
-	if stopped {
-		rep.Capture.Truncated = true
-		rep.Capture.Warnings = append(rep.Capture.Warnings, fmt.Sprintf("interrupted: reported on the %d packets read", a.packets))
-	}
-	return rep, nil
 }
 
 // AnalyzeFiles opens the capture files (merged in timestamp order) and

@@ -353,6 +353,8 @@ type dnsState struct{}
 
 func (d *dnsState) observe(fromClient bool, p []byte, frame, ts int64, server netip.Addr) {}
 
+func (d *dnsState) merge(o *dnsState) {}
+
 func (d *dnsState) nameFor(a netip.Addr) string { return "" }
 
 // failures returns DNS names that did not resolve (NXDOMAIN, SERVFAIL,

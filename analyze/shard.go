@@ -1,0 +1,306 @@
+package analyze
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/sfbtrace/sfbtrace/capture"
+)
+
+// Run reads src to the end (or until ctx is done), then finishes. With more
+// than one worker (Options.Workers, default GOMAXPROCS) one goroutine reads
+// and the packets are sharded by a symmetric flow hash across workers, each
+// with its own decoder and flow table; the shards are merged before the
+// detectors run, so the report does not depend on the worker count.
+func Run(ctx context.Context, src capture.Source, opts Options) (*Report, error) {
+	n := opts.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	if n == 1 {
+		return runSingle(ctx, src, opts)
+	}
+	return runSharded(ctx, src, opts, n)
+}
+
+func runSingle(ctx context.Context, src capture.Source, opts Options) (*Report, error) {
+	a := New(opts)
+	stopped, err := readAll(ctx, src, a.Add)
+	if err != nil {
+		a.addNote(0, "read", err.Error())
+	}
+	return a.finishRun(src, stopped), nil
+}
+
+// readAll feeds every packet to add; it reports whether ctx stopped it.
+func readAll(ctx context.Context, src capture.Source, add func(*capture.Packet)) (bool, error) {
+	for i := 0; ; i++ {
+		if i&1023 == 0 && ctx.Err() != nil {
+			return true, nil
+		}
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		add(p)
+	}
+}
+
+func (a *Analyzer) finishRun(src capture.Source, stopped bool) *Report {
+	rep := a.Finish(src.Info())
+	if stopped {
+		rep.Capture.Truncated = true
+		rep.Capture.Warnings = append(rep.Capture.Warnings, fmt.Sprintf("interrupted: reported on the %d packets read", a.packets))
+	}
+	return rep
+}
+
+// batch carries packets from the reader to a worker; Data of each packet
+// points into buf, which the reader filled.
+type batch struct {
+	buf  []byte
+	pkts []capture.Packet
+}
+
+const (
+	batchPackets = 512
+	batchBytes   = 512 << 10
+	batchesPer   = 4 // per worker: bounds memory in flight
+)
+
+func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*Report, error) {
+	shardOpts := opts
+	if opts.MaxFlows > 0 {
+		shardOpts.MaxFlows = (opts.MaxFlows + n - 1) / n
+	}
+	shards := make([]*Analyzer, n)
+	work := make([]chan *batch, n)
+	free := make([]chan *batch, n)
+	cur := make([]*batch, n)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = New(shardOpts)
+		work[i] = make(chan *batch, batchesPer)
+		free[i] = make(chan *batch, batchesPer)
+		for j := 0; j < batchesPer; j++ {
+			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets)}
+		}
+		cur[i] = <-free[i]
+		wg.Add(1)
+		go func(a *Analyzer, in <-chan *batch, out chan<- *batch) {
+			defer wg.Done()
+			for b := range in {
+				for k := range b.pkts {
+					a.Add(&b.pkts[k])
+				}
+				b.buf, b.pkts = b.buf[:0], b.pkts[:0]
+				out <- b
+			}
+		}(shards[i], work[i], free[i])
+	}
+	var oversize *Analyzer = shards[0]
+	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
+		w := int(flowHash(p.LinkType, p.Data) % uint64(n))
+		b := cur[w]
+		if len(p.Data) > batchBytes {
+			// Cannot happen with the readers' 262144-byte cap; keep it safe.
+			oversize.addNote(p.Frame, "oversize", "packet larger than a batch skipped")
+			return
+		}
+		if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(p.Data) > cap(b.buf) {
+			work[w] <- b
+			b = <-free[w]
+			cur[w] = b
+		}
+		off := len(b.buf)
+		b.buf = append(b.buf, p.Data...)
+		q := *p
+		q.Data = b.buf[off:len(b.buf):len(b.buf)]
+		b.pkts = append(b.pkts, q)
+	})
+	for i := range work {
+		if len(cur[i].pkts) > 0 {
+			work[i] <- cur[i]
+		}
+		close(work[i])
+	}
+	wg.Wait()
+	a := mergeShards(shards)
+	if err != nil {
+		a.addNote(0, "read", err.Error())
+	}
+	return a.finishRun(src, stopped), nil
+}
+
+// mergeShards folds the shards' state into the first one. Flows are
+// disjoint across shards (the hash is per flow); counters add up; notes keep
+// the earliest frame per reason, so output is the same for any worker count.
+func mergeShards(shards []*Analyzer) *Analyzer {
+	a := shards[0]
+	for _, s := range shards[1:] {
+		a.packets += s.packets
+		a.bytes += s.bytes
+		if s.start != 0 && (a.start == 0 || s.start < a.start) {
+			a.start = s.start
+		}
+		if s.end > a.end {
+			a.end = s.end
+		}
+		for i, lt := range s.linkTypes {
+			a.noteLinkTypeAt(lt, s.linkFirst[i])
+		}
+		for lt, c := range s.unknownLink {
+			a.unknownLink[lt] += c
+		}
+		for k, v := range s.problems {
+			a.problems[k] += v
+		}
+		a.decodeErrors += s.decodeErrors
+		a.snapTruncated += s.snapTruncated
+		a.fragments += s.fragments
+		a.internalErrs += s.internalErrs
+		a.evicted += s.evicted
+		for _, nt := range s.notes {
+			a.addNote(nt.frame, nt.key, nt.text)
+		}
+		a.flows = append(a.flows, s.flows...)
+		a.icmpOrphans = append(a.icmpOrphans, s.icmpOrphans...)
+		a.dns.merge(&s.dns)
+	}
+	sort.SliceStable(a.icmpOrphans, func(i, j int) bool { return a.icmpOrphans[i].hit.frame < a.icmpOrphans[j].hit.frame })
+	a.index = nil // flows moved: the index is stale and not needed to finish
+	return a
+}
+
+// flowHash is a cheap symmetric hash of a packet's 5-tuple (of the quoted
+// datagram for ICMP errors), read straight from the bytes so the reader
+// goroutine need not decode. Both directions of a flow hash alike.
+func flowHash(lt layers.LinkType, b []byte) uint64 {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		if len(b) < 14 {
+			return 0
+		}
+		et := binary.BigEndian.Uint16(b[12:])
+		b = b[14:]
+		for i := 0; i < 8 && (et == 0x8100 || et == 0x88a8 || et == 0x9100); i++ {
+			if len(b) < 4 {
+				return 0
+			}
+			et = binary.BigEndian.Uint16(b[2:])
+			b = b[4:]
+		}
+	case layers.LinkTypeLinuxSLL:
+		if len(b) < 16 {
+			return 0
+		}
+		b = b[16:]
+	case layers.LinkTypeLinuxSLL2:
+		if len(b) < 20 {
+			return 0
+		}
+		b = b[20:]
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		if len(b) < 4 {
+			return 0
+		}
+		b = b[4:]
+	case layers.LinkTypePPP:
+		if len(b) >= 2 && b[0] == 0xff && b[1] == 0x03 {
+			b = b[2:]
+		}
+		if len(b) < 2 {
+			return 0
+		}
+		b = b[2:]
+	}
+	return ipHash(b, 0)
+}
+
+func ipHash(b []byte, depth int) uint64 {
+	if len(b) < 20 || depth > 3 {
+		return 0
+	}
+	var src, dst []byte
+	var proto uint8
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl {
+			return 0
+		}
+		src, dst, proto = b[12:16], b[16:20], b[9]
+		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
+			return mixAddr(src, 0) + mixAddr(dst, 0) // non-first fragment: no ports
+		}
+		l4 = b[ihl:]
+	case 6:
+		if len(b) < 40 {
+			return 0
+		}
+		src, dst, proto = b[8:24], b[24:40], b[6]
+		l4 = b[40:]
+		for i := 0; i < 8 && (proto == 0 || proto == 43 || proto == 60 || proto == 44); i++ {
+			if len(l4) < 8 {
+				return 0
+			}
+			if proto == 44 {
+				if binary.BigEndian.Uint16(l4[2:])&0xfff8 != 0 {
+					return mixAddr(src, 0) + mixAddr(dst, 0)
+				}
+				proto, l4 = l4[0], l4[8:]
+				continue
+			}
+			n := (int(l4[1]) + 1) * 8
+			if len(l4) < n {
+				return 0
+			}
+			proto, l4 = l4[0], l4[n:]
+		}
+	default:
+		return 0
+	}
+	switch proto {
+	case protoTCP, protoUDP:
+		if len(l4) < 4 {
+			return mixAddr(src, 0) + mixAddr(dst, 0)
+		}
+		sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		return mixAddr(src, sp) + mixAddr(dst, dp) + uint64(proto)
+	case protoICMP, protoICMPv6:
+		// ICMP errors go to the shard of the flow they quote.
+		if len(l4) >= 8 {
+			q := l4[8:]
+			if h := ipHash(q, depth+1); h != 0 {
+				return h
+			}
+		}
+	case 4, 41: // IP in IP, IPv6 in IPv4: the decoder keys on the inner header
+		return ipHash(l4, depth+1)
+	}
+	return mixAddr(src, 0) + mixAddr(dst, 0)
+}
+
+// mixAddr hashes one endpoint (FNV-1a over the address, then the port).
+func mixAddr(ip []byte, port uint16) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range ip {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	h ^= uint64(port)
+	h *= 1099511628211
+	h ^= h >> 29
+	return h
+}
