@@ -187,11 +187,11 @@ func (dc *detectContext) udpUnanswered(j *judged) bool {
 // server side when its port is one and it is not Office 365 (a peer that
 // sent first, e.g. teams.pcap 93.71.110.205:16332 -> 192.168.1.6:50016).
 func (j *judged) localMediaEnd() (netip.AddrPort, bool) {
-	if mediaClassForPort(j.Client.Port()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
-		return j.Client, true
-	}
 	if mediaClassForPort(j.Server.Port()) != "" && j.o365 == "" && isLocalAddr(j.Server.Addr()) && !isLocalAddr(j.Client.Addr()) {
 		return j.Server, true
+	}
+	if mediaClassForPort(j.Client.Port()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
+		return j.Client, true
 	}
 	return netip.AddrPort{}, false
 }

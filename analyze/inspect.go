@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sfbtrace/sfbtrace/analyze/proto"
 )
@@ -12,16 +13,32 @@ import (
 // payloadState holds what the payload parsers learned about a flow. Parser
 // state is allocated lazily, once per flow, when its protocol first appears.
 type payloadState struct {
-	kinds      uint16 // bit per proto.Kind seen
-	payloads   int64  // packets with payload
-	unknown    int64  // UDP payloads no signature matched
-	stunS      *proto.STUNStats
-	stunFirst  int64 // frame of the first STUN message
-	tlsC       *proto.TLSConn
-	tlsOff     bool // the stream is not TLS (or the handshake is done): stop feeding it
-	httpF      *httpFacts
-	sipF       *sipFacts
-	msTURNData bool // MS-TURN TCP framing carried data frames (SfB media over TCP)
+	kinds     uint16 // bit per proto.Kind seen
+	payloads  int64  // packets with payload
+	unknown   int64  // UDP payloads no signature matched
+	stunS     *proto.STUNStats
+	stunFirst int64 // frame of the first STUN message
+	tlsC      *proto.TLSConn
+	tlsOff    bool // the stream is not TLS (or the handshake is done): stop feeding it
+	httpF     *httpFacts
+	sipF      *sipFacts
+	rtpS      *proto.RTPStats
+	fz        *frozen // set by freeze: what the report and detectors read
+}
+
+// frozen is the compact, final form of a flow's payload facts: the parsers
+// (reassembly buffers, transaction tables) are released when a flow ends.
+type frozen struct {
+	stun     *stunFacts
+	stunSum  *proto.STUNSummary
+	tls      *tlsFacts
+	tlsSum   *proto.TLSSummary
+	rtp      *rtpFacts
+	rtpSum   []proto.RTPStreamSummary
+	evidence []string
+	modality string
+	payloads bool
+	pseudo   bool
 }
 
 // observe feeds one packet with payload (TCP SYNs are fed too, for the
@@ -42,7 +59,7 @@ func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, 
 func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
 	if f.Server.Port() == 53 || f.Client.Port() == 53 {
-		a.dns.observe(fromClient, p, frame, ts, f.Server.Addr())
+		a.dns.observe(p, false, frame, ts)
 		return
 	}
 	k := proto.Classify(p)
@@ -62,6 +79,14 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.stunFirst = frame
 		}
 		s.stunS.Observe(fromClient, p, false)
+	case proto.KindRTP, proto.KindRTCP, proto.KindChannelData:
+		if s.rtpS == nil {
+			s.rtpS = new(proto.RTPStats)
+			// Microsoft's dynamic payload-type clock rates apply to media
+			// from the client media ports or to Office 365.
+			s.rtpS.MSClockRates = mediaClassForPort(f.Client.Port()) != "" || f.o365 != ""
+		}
+		s.rtpS.Observe(fromClient, p, time.Unix(0, ts))
 	case proto.KindUnknown:
 		s.unknown++
 		if s.sipF == nil && (f.Server.Port() == 5060 || f.Client.Port() == 5060) {
@@ -89,6 +114,10 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		return
 	}
 	sp := f.Server.Port()
+	if sp == 53 {
+		a.dns.observe(p, true, frame, ts)
+		return
+	}
 	// STUN/TURN over TCP: on 3478-3481, or SfB's pseudo-TLS then MS-TURN
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
 	if (sp >= 3478 && sp <= 3481) || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
@@ -234,57 +263,86 @@ func escapeName(s string) string {
 	return s
 }
 
-func (s *payloadState) sni() string {
-	if s.tlsC == nil {
-		return ""
+// freeze computes the flow's final facts and releases the parsers. It is
+// idempotent; accessors call it, so reading facts ends payload parsing.
+func (s *payloadState) freeze() *frozen {
+	if s.fz != nil {
+		return s.fz
 	}
-	return escapeName(s.tlsC.SNI)
-}
-
-func (s *payloadState) hasSTUN() bool { return s.stunS != nil && s.stunS.Messages > 0 }
-func (s *payloadState) hasRTP() bool  { return false }
-func (s *payloadState) sawPayload() bool {
-	return s.payloads > 0
-}
-func (s *payloadState) isSIP() bool { return s.sipF != nil }
-
-// mediaOverTCP reports SfB media over TCP: pseudo-TLS then MS-TURN framing.
-func (s *payloadState) mediaOverTCP() bool {
-	return s.tlsC != nil && s.tlsC.PseudoTLS
-}
-
-// guessModality infers audio/video/sharing from RTP payload types.
-func (s *payloadState) guessModality() string { return "" }
-
-func (s *payloadState) evidence() []string {
-	var ev []string
-	if s.hasSTUN() {
-		ev = append(ev, EvSTUN)
-		if s.stunS.MSTURN || s.stunS.MS != 0 {
-			ev = append(ev, EvMSTURN)
+	z := &frozen{payloads: s.payloads > 0}
+	if s.stunS != nil && s.stunS.Messages > 0 {
+		z.stun = s.stunFacts()
+		sum := s.stunS.Summary()
+		z.stunSum = &sum
+		z.evidence = append(z.evidence, EvSTUN)
+		if z.stun.MSTURN {
+			z.evidence = append(z.evidence, EvMSTURN)
 		}
 	}
 	if s.kinds&(1<<proto.KindMSMux) != 0 {
-		ev = append(ev, EvMSTURN)
+		z.evidence = append(z.evidence, EvMSTURN)
 	}
-	if s.tlsC != nil && s.tlsC.HelloSeen {
-		ev = append(ev, EvTLS)
+	if c := s.tlsC; c != nil && (c.HelloSeen || c.ServerHelloSeen) {
+		z.tls = tlsFactsOf(c)
+		sum := c.Summary()
+		sum.SNI = escapeName(sum.SNI)
+		z.tlsSum = &sum
+		z.pseudo = c.PseudoTLS
+		z.evidence = append(z.evidence, EvTLS)
+	}
+	if r := s.rtpS; r != nil && r.Confirmed {
+		sum := r.Summary()
+		z.rtpSum = sum.Streams
+		z.rtp = rtpFactsOf(&sum)
+		z.evidence = append(z.evidence, EvRTP)
+		z.modality = modalityOf(z.rtp)
+	}
+	if r := s.rtpS; r != nil && r.RTCPPackets > 0 {
+		z.evidence = append(z.evidence, EvRTCP)
+		if z.rtp == nil {
+			z.rtp = &rtpFacts{}
+		}
+		z.rtp.RTCP = int64(r.RTCPPackets)
 	}
 	if s.sipF != nil {
-		ev = append(ev, EvSIP)
+		z.evidence = append(z.evidence, EvSIP)
 	}
-	return ev
+	s.fz = z
+	s.stunS, s.tlsC, s.rtpS = nil, nil, nil
+	s.tlsOff = true
+	return z
 }
 
-func (s *payloadState) fillReport(fr *FlowReport) {
-	if s.hasSTUN() {
-		sum := s.stunS.Summary()
-		fr.STUN = sum
+func (s *payloadState) sni() string {
+	if t := s.freeze().tls; t != nil {
+		return t.SNI
 	}
-	if s.tlsC != nil && (s.tlsC.HelloSeen || s.tlsC.ServerHelloSeen) {
-		sum := s.tlsC.Summary()
-		sum.SNI = escapeName(sum.SNI)
-		fr.TLS = sum
+	return ""
+}
+
+func (s *payloadState) hasSTUN() bool    { return s.freeze().stun != nil }
+func (s *payloadState) hasRTP() bool     { z := s.freeze(); return z.rtp != nil && len(z.rtp.Streams) > 0 }
+func (s *payloadState) sawPayload() bool { return s.freeze().payloads }
+func (s *payloadState) isSIP() bool      { return s.sipF != nil }
+
+// mediaOverTCP reports SfB media over TCP: pseudo-TLS then MS-TURN framing.
+func (s *payloadState) mediaOverTCP() bool { return s.freeze().pseudo }
+
+// guessModality infers audio/video/sharing from RTP payload types.
+func (s *payloadState) guessModality() string { return s.freeze().modality }
+
+func (s *payloadState) evidence() []string { return s.freeze().evidence }
+
+func (s *payloadState) fillReport(fr *FlowReport) {
+	z := s.freeze()
+	if z.stunSum != nil {
+		fr.STUN = z.stunSum
+	}
+	if z.tlsSum != nil {
+		fr.TLS = z.tlsSum
+	}
+	if z.rtpSum != nil {
+		fr.RTP = z.rtpSum
 	}
 	if s.sipF != nil {
 		fr.SIP = s.sipF
@@ -292,10 +350,9 @@ func (s *payloadState) fillReport(fr *FlowReport) {
 }
 
 // stun returns the STUN/TURN facts, nil when no STUN was seen.
-func (s *payloadState) stun() *stunFacts {
-	if !s.hasSTUN() {
-		return nil
-	}
+func (s *payloadState) stun() *stunFacts { return s.freeze().stun }
+
+func (s *payloadState) stunFacts() *stunFacts {
 	st := s.stunS
 	un, ua := st.Unanswered()
 	f := &stunFacts{
@@ -319,28 +376,70 @@ func (s *payloadState) stun() *stunFacts {
 	return f
 }
 
-// rtp returns the RTP/RTCP facts, nil when the flow is not RTP.
-func (s *payloadState) rtp() *rtpFacts { return nil }
-
-// tls returns the TLS facts, nil when no TLS handshake was seen.
-func (s *payloadState) tls() *tlsFacts {
-	c := s.tlsC
-	if c == nil || !(c.HelloSeen || c.ServerHelloSeen) {
-		return nil
-	}
+func tlsFactsOf(c *proto.TLSConn) *tlsFacts {
 	sum := c.Summary()
 	f := &tlsFacts{SNI: escapeName(c.SNI), ALPN: c.ALPN, Versions: sum.Versions, ServerVersion: sum.ServerVersion,
 		CertSubject: escapeName(c.CertSubject), CertIssuer: escapeName(c.CertIssuer), PseudoTLS: c.PseudoTLS}
 	for _, al := range sum.Alerts {
-		from := al.From
 		if al.Encrypted {
-			f.Alerts = append(f.Alerts, from+" encrypted alert")
+			f.Alerts = append(f.Alerts, al.From+" encrypted alert")
 		} else {
-			f.Alerts = append(f.Alerts, from+" alert "+strconv.Itoa(al.Description))
+			f.Alerts = append(f.Alerts, al.From+" alert "+strconv.Itoa(al.Description))
 		}
 	}
 	return f
 }
+
+func rtpFactsOf(sum *proto.RTPSummary) *rtpFacts {
+	f := &rtpFacts{RTCP: int64(sum.RTCPPackets)}
+	for _, st := range sum.Streams {
+		ssrc, _ := strconv.ParseUint(strings.TrimPrefix(st.SSRC, "0x"), 16, 32)
+		sf := rtpStreamFacts{SSRC: uint32(ssrc), PayloadType: uint8(st.PayloadType), Dir: s2c,
+			Packets: int64(st.Packets), Lost: int64(st.Lost), Reordered: int64(st.Reordered),
+			JitterMs: st.JitterMs, WorstLossPct: st.WorstLossPct15}
+		if st.Direction == "c2s" {
+			sf.Dir = c2s
+		}
+		if st.WorstJitter15 != nil {
+			sf.WorstJitterMs = *st.WorstJitter15
+		}
+		f.Streams = append(f.Streams, sf)
+	}
+	return f
+}
+
+// modalityOf infers the modality from RTP payload types seen from
+// Lync/SfB/Teams (REFERENCE.md): 121-123 video, 127 application sharing,
+// the rest of the list audio. The stream with the most packets decides.
+func modalityOf(r *rtpFacts) string {
+	var best *rtpStreamFacts
+	for i := range r.Streams {
+		if best == nil || r.Streams[i].Packets > best.Packets {
+			best = &r.Streams[i]
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	switch best.PayloadType {
+	case 121, 122, 123, 26, 31, 32, 33, 34: // + RFC 3551 static video types
+		return ClassVideo
+	case 127:
+		return ClassDesktopShare
+	case 0, 8, 9, 13, 97, 101, 103, 104, 111, 112, 114, 115, 117, 118:
+		return ClassAudio
+	}
+	if best.PayloadType < 24 { // RFC 3551 static audio types
+		return ClassAudio
+	}
+	return ""
+}
+
+// rtp returns the RTP/RTCP facts, nil when the flow is not RTP.
+func (s *payloadState) rtp() *rtpFacts { return s.freeze().rtp }
+
+// tls returns the TLS facts, nil when no TLS handshake was seen.
+func (s *payloadState) tls() *tlsFacts { return s.freeze().tls }
 
 // http returns the first plain HTTP request (CONNECT to a proxy), or nil.
 func (s *payloadState) http() *httpFacts { return s.httpF }
@@ -348,15 +447,46 @@ func (s *payloadState) http() *httpFacts { return s.httpF }
 // sip returns the first SIP message, or nil.
 func (s *payloadState) sip() *sipFacts { return s.sipF }
 
-// dnsState maps answered addresses to the names clients looked up.
-type dnsState struct{}
+// dnsState maps answered addresses to the names clients looked up. All DNS
+// flows hash to shard 0 (see flowHash), so one table sees every lookup.
+type dnsState struct {
+	t *proto.DNSTable
+}
 
-func (d *dnsState) observe(fromClient bool, p []byte, frame, ts int64, server netip.Addr) {}
+func (d *dnsState) observe(p []byte, tcp bool, frame, ts int64) {
+	if d.t == nil {
+		d.t = proto.NewDNSTable()
+	}
+	d.t.Observe(p, tcp, int(frame), time.Unix(0, ts))
+}
 
-func (d *dnsState) merge(o *dnsState) {}
+func (d *dnsState) merge(o *dnsState) {
+	if d.t == nil {
+		d.t = o.t
+	}
+}
 
-func (d *dnsState) nameFor(a netip.Addr) string { return "" }
+func (d *dnsState) nameFor(a netip.Addr) string {
+	if d.t == nil {
+		return ""
+	}
+	return escapeName(d.t.NameFor(a))
+}
 
 // failures returns DNS names that did not resolve (NXDOMAIN, SERVFAIL,
 // unanswered), in first-seen order.
-func (d *dnsState) failures() []dnsFailure { return nil }
+func (d *dnsState) failures() []dnsFailure {
+	if d.t == nil {
+		return nil
+	}
+	var out []dnsFailure
+	for _, f := range d.t.Failures() {
+		rc := f.Rcode
+		if rc == "NOANSWER" {
+			rc = "no answer"
+		}
+		out = append(out, dnsFailure{Name: escapeName(f.Name), Rcode: rc, Count: f.Count,
+			Frames: []int64{int64(f.FirstFrame)}, FirstSeen: f.FirstSeen.UnixNano()})
+	}
+	return out
+}

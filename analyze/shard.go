@@ -277,6 +277,11 @@ func ipHash(b []byte, depth int) uint64 {
 			return mixAddr(src, 0) + mixAddr(dst, 0)
 		}
 		sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		if sp == 53 || dp == 53 {
+			// Every DNS flow goes to shard 0: one table maps addresses
+			// to names, whatever the worker count.
+			return 0
+		}
 		return mixAddr(src, sp) + mixAddr(dst, dp) + uint64(proto)
 	case protoICMP, protoICMPv6:
 		// ICMP errors go to the shard of the flow they quote.

@@ -56,10 +56,12 @@ const (
 
 // ParseDNS parses a DNS message (UDP payload, or TCP without its 2-byte
 // length prefix): header, first question, and, when answer is not nil, each
-// answer record. Name compression is followed with loop protection (at most
-// 127 pointer hops). It does not allocate; ok is false on malformed input,
-// after which answer may have seen a prefix of the records.
-func ParseDNS(b []byte, answer func(*DNSRecord)) (h DNSHeader, ok bool) {
+// answer record, decoded into the caller's scratch rr (a record holds two
+// 255-byte names; passing it in keeps it off the heap). Name compression is
+// followed with loop protection (at most 127 pointer hops). It does not
+// allocate; ok is false on malformed input, after which answer may have seen
+// a prefix of the records.
+func ParseDNS(b []byte, rr *DNSRecord, answer func(*DNSRecord)) (h DNSHeader, ok bool) {
 	if len(b) < 12 {
 		return h, false
 	}
@@ -91,10 +93,9 @@ func ParseDNS(b []byte, answer func(*DNSRecord)) (h DNSHeader, ok bool) {
 		}
 		off += 4
 	}
-	if answer == nil {
+	if answer == nil || rr == nil {
 		return h, true
 	}
-	var rr DNSRecord
 	for i := 0; i < h.ANCount; i++ {
 		var ok bool
 		if off, ok = readName(b, off, &rr.Name); !ok || off+10 > len(b) {
@@ -120,7 +121,7 @@ func ParseDNS(b []byte, answer func(*DNSRecord)) (h DNSHeader, ok bool) {
 			}
 		}
 		off += n
-		answer(&rr)
+		answer(rr)
 	}
 	return h, true
 }
@@ -217,6 +218,7 @@ type DNSTable struct {
 	fails    []*DNSFailure // in order seen
 
 	// Scratch for one response, reused: no allocation per packet.
+	rr      DNSRecord
 	key     []byte
 	cnames  [dnsMaxCNAMEs][2]DNSName // owner -> target
 	ncnames int
@@ -250,7 +252,7 @@ func (t *DNSTable) Observe(payload []byte, tcp bool, frame int, ts time.Time) {
 	}
 	t.ncnames, t.naddrs = 0, 0
 	var ok bool
-	t.hdr, ok = ParseDNS(payload, t.record)
+	t.hdr, ok = ParseDNS(payload, &t.rr, t.record)
 	h := &t.hdr
 	if !ok || h.QDCount == 0 {
 		t.Malformed++

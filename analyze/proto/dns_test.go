@@ -16,7 +16,7 @@ func TestDNSTableTeams(t *testing.T) {
 	// Expected from: tshark -r teams.pcap -Y dns -T fields -e dns.qry.name -e dns.a
 	for addr, name := range map[string]string{
 		"52.114.250.123":                "euaz.tr.teams.microsoft.com",         // via two CNAMEs
-		"13.107.18.11":                  "substrate.office.com",                // via four CNAMEs
+		"13.107.18.11":                  "outlook.office.com",                  // substrate.office.com earlier: the latest lookup wins
 		"52.114.77.136":                 "api.flightproxy.teams.microsoft.com", // the non-STUN 3478 service
 		"52.114.77.33":                  "skypedataprdcolneu04.cloudapp.net",   // plain A
 		"2a01:111:f100:7000::6fdd:54a1": "trouter2-asse-a.trouter.teams.microsoft.com",
@@ -38,12 +38,13 @@ func TestDNSTableTeams(t *testing.T) {
 }
 
 func TestParseDNSNames(t *testing.T) {
-	h, ok := ParseDNS(unhex(t, hexDNSNXDomain), nil)
+	h, ok := ParseDNS(unhex(t, hexDNSNXDomain), nil, nil)
 	if !ok || h.Rcode != 3 || !h.Response || h.QName.String() != "b._dns-sd._udp.ntop.org" || h.QType != 12 {
 		t.Errorf("got %+v %v", h, ok)
 	}
 	var got []string
-	h, ok = ParseDNS(unhex(t, hexDNSAnswerAAAA), func(rr *DNSRecord) {
+	var rr DNSRecord
+	h, ok = ParseDNS(unhex(t, hexDNSAnswerAAAA), &rr, func(rr *DNSRecord) {
 		got = append(got, rr.Name.String()+" "+rr.Target.String()+" "+rr.Addr.String())
 	})
 	want := []string{
@@ -66,7 +67,7 @@ func TestParseDNSNames(t *testing.T) {
 	}
 	bad["name over 255"] = append(long, 0, 0, 1, 0, 1)
 	for name, b := range bad {
-		if h, ok := ParseDNS(b, nil); ok {
+		if h, ok := ParseDNS(b, nil, nil); ok {
 			t.Errorf("%s: accepted %+v", name, h)
 		}
 	}
@@ -80,11 +81,12 @@ func TestDNSNoAlloc(t *testing.T) {
 	tab.Observe(a, false, 2, ts)
 	tab.Observe(nx, false, 3, ts)
 	addr := netip.MustParseAddr("2a01:111:f100:7000::6fdd:54a1")
+	var rr DNSRecord
 	if n := testing.AllocsPerRun(100, func() {
 		tab.Observe(a, false, 2, ts) // known answer
 		tab.Observe(nx, false, 3, ts)
 		tab.NameFor(addr)
-		ParseDNS(a, func(*DNSRecord) {})
+		ParseDNS(a, &rr, func(*DNSRecord) {})
 	}); n != 0 {
 		t.Errorf("DNS steady path allocates %v times, want 0", n)
 	}
@@ -107,7 +109,8 @@ func FuzzParseDNS(f *testing.F) {
 	f.Add(unhex(f, hexDNSQueryAAAA))                                                    // plain query
 	f.Add(append(unhex(f, "000081000001000100000000"), 0xC0, 12, 0, 1, 0, 1, 0xC0, 12)) // self-pointer
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ParseDNS(b, func(rr *DNSRecord) {
+		var scratch DNSRecord
+		ParseDNS(b, &scratch, func(rr *DNSRecord) {
 			if rr.Name.n > 255 || rr.Target.n > 255 {
 				t.Fatal("name over 255 bytes")
 			}

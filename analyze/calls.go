@@ -1,0 +1,299 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// Microsoft's connectivity labels for a media stream (QoE reports); the
+// JSON says "TCP" for HTTP-PROXY/TCP (issue 3).
+const (
+	ConnDirect = "DIRECT"
+	ConnRelay  = "RELAY"
+	ConnTCP    = "TCP"
+	ConnFailed = "FAILED"
+)
+
+// callGap: media flows of one client whose lifetimes overlap or lie closer
+// than this belong to one call. ICE gathers and checks every candidate of
+// every stream within the first seconds of a call, so the flows of a call
+// overlap; two calls of one client are separated by at least the time to
+// hang up and dial.
+const callGap = 5 * time.Second
+
+// mediaEnd returns the local media socket of a media flow and its
+// modality, or ok=false for flows that are not media.
+func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality string, ok bool) {
+	local, ok = j.localMediaEnd()
+	if !ok {
+		switch {
+		case dc.isTCPMedia(j):
+			local, ok = j.Client, true
+		case j.pl.rtp() != nil:
+			local, ok = j.Client, true
+			if isLocalAddr(j.Server.Addr()) && !isLocalAddr(j.Client.Addr()) {
+				local = j.Server
+			}
+		default:
+			return local, "", false
+		}
+	}
+	return local, flowModality(j, local), true
+}
+
+// flowModality: the client media port decides (REFERENCE.md: modality
+// comes from the client source port), else the RTP payload type, else the
+// class, else audio.
+func flowModality(j *judged, local netip.AddrPort) string {
+	if m := mediaClassForPort(local.Port()); m != "" {
+		return m
+	}
+	if m := rtpModality(j.pl.rtp()); m != "" {
+		return m
+	}
+	if isMediaClass(j.Class) {
+		return j.Class
+	}
+	return ClassAudio
+}
+
+// flowConnectivity labels one flow's own candidate pair.
+func (dc *detectContext) flowConnectivity(j *judged) string {
+	answered := j.twoWay()
+	if j.Proto == protoTCP {
+		answered = answered && (j.tcp.synAckSeen || !j.tcp.synSeen) && j.Dir[s2c].PayloadBytes > 0
+	}
+	if !answered {
+		return ConnFailed
+	}
+	if dc.isRelay(j) {
+		if j.Proto == protoTCP {
+			return ConnTCP
+		}
+		return ConnRelay
+	}
+	return ConnDirect
+}
+
+// isRelay: the remote end is an Office 365 relay/edge (or another TURN
+// server on the relay ports), not the other client.
+func (dc *detectContext) isRelay(j *judged) bool {
+	remote := j.Server
+	if local, ok := j.localMediaEnd(); ok && local == j.Server {
+		remote = j.Client
+	}
+	if dc.a.ep.AreaOfAddr(remote.Addr()) != "" || remote == j.Server && dc.area(j) != "" {
+		return true
+	}
+	return isSTUNPort(remote.Port()) || j.Proto == protoTCP && remote.Port() == 443
+}
+
+// remoteOf is the far end of a media flow.
+func remoteOf(j *judged, local netip.AddrPort) netip.AddrPort {
+	if local == j.Server {
+		return j.Client
+	}
+	return j.Server
+}
+
+// groupCalls groups media flows into calls — flows sharing a local media
+// socket, an ICE username or a relay allocation, and flows of one client
+// overlapping in time — labels each flow's connectivity and fills
+// rep.Calls.
+func (dc *detectContext) groupCalls() {
+	type mflow struct {
+		j        *judged
+		local    netip.AddrPort
+		modality string
+	}
+	var ms []mflow
+	for _, j := range dc.flows {
+		if local, m, ok := dc.mediaEnd(j); ok {
+			ms = append(ms, mflow{j, local, m})
+			j.Connectivity = dc.flowConnectivity(j)
+		}
+	}
+	if len(ms) == 0 {
+		return
+	}
+	parent := make([]int, len(ms))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	union := func(a, b int) {
+		if ra, rb := find(a), find(b); ra != rb {
+			if ra < rb {
+				parent[rb] = ra
+			} else {
+				parent[ra] = rb
+			}
+		}
+	}
+	owner := map[string]int{}
+	join := func(key string, i int) {
+		if k, ok := owner[key]; ok {
+			union(k, i)
+		} else {
+			owner[key] = i
+		}
+	}
+	for i, m := range ms {
+		join("local "+m.local.String(), i)
+		if st := m.j.pl.stun(); st != nil {
+			for _, u := range st.Ufrags {
+				join("ufrag "+u, i)
+			}
+			for _, r := range st.Relayed {
+				join("relay "+r.String(), i)
+			}
+		}
+	}
+	// Flows of one client overlapping in time: one call. Sort by start per
+	// client address and sweep.
+	idx := make([]int, len(ms))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ma, mb := ms[idx[a]], ms[idx[b]]
+		if ma.local.Addr() != mb.local.Addr() {
+			return ma.local.Addr().Less(mb.local.Addr())
+		}
+		return ma.j.First < mb.j.First
+	})
+	var curEnd int64
+	for k, i := range idx {
+		m := ms[i]
+		if k > 0 && ms[idx[k-1]].local.Addr() == m.local.Addr() && m.j.First-curEnd <= int64(callGap) {
+			union(idx[k-1], i)
+			if m.j.Last > curEnd {
+				curEnd = m.j.Last
+			}
+			continue
+		}
+		curEnd = m.j.Last
+	}
+	// Calls in order of their first flow id.
+	groups := map[int][]mflow{}
+	var roots []int
+	for i, m := range ms {
+		r := find(i)
+		if _, ok := groups[r]; !ok {
+			roots = append(roots, r)
+		}
+		groups[r] = append(groups[r], m)
+	}
+	for n, r := range roots {
+		g := groups[r]
+		call := Call{ID: n + 1, Flows: []int{}, Streams: []CallStream{}}
+		var start, end int64
+		for _, m := range g {
+			m.j.Call = call.ID
+			call.Flows = append(call.Flows, m.j.ID)
+			if m.j.First != 0 && (start == 0 || m.j.First < start) {
+				start = m.j.First
+			}
+			if m.j.Last > end {
+				end = m.j.Last
+			}
+		}
+		call.Start, call.End = nsTime(start), nsTime(end)
+		for _, mod := range []string{ClassAudio, ClassVideo, ClassDesktopShare} {
+			var js []*judged
+			var locals []netip.AddrPort
+			for _, m := range g {
+				if m.modality == mod {
+					js = append(js, m.j)
+					locals = append(locals, m.local)
+				}
+			}
+			if len(js) == 0 {
+				continue
+			}
+			call.Streams = append(call.Streams, dc.streamOf(mod, js, locals))
+		}
+		dc.rep.Calls = append(dc.rep.Calls, call)
+	}
+}
+
+// streamOf picks the candidate pair that carried a stream and labels it.
+// UDP beats TCP (HTTP-PROXY/TCP is what a client uses when UDP fails);
+// among answered pairs, RTP both ways beats none, then the pair with the
+// most packets in its weaker direction carried the media.
+func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrPort) CallStream {
+	s := CallStream{Modality: mod, Flows: []int{}}
+	for _, j := range js {
+		s.Flows = append(s.Flows, j.ID)
+	}
+	best := -1
+	score := func(i int) (bool, bool, int64, int64) {
+		j := js[i]
+		rtpBoth := false
+		if r := j.pl.rtp(); r != nil {
+			p, _, _, _ := rtpPerDir(r)
+			rtpBoth = p[c2s] > 0 && p[s2c] > 0
+		}
+		return j.Proto == protoUDP, rtpBoth, min(j.Dir[c2s].Packets, j.Dir[s2c].Packets), j.Dir[c2s].Packets + j.Dir[s2c].Packets
+	}
+	better := func(a, b int) bool {
+		ua, ra, wa, ta := score(a)
+		ub, rb, wb, tb := score(b)
+		if ua != ub {
+			return ua
+		}
+		if ra != rb {
+			return ra
+		}
+		if wa != wb {
+			return wa > wb
+		}
+		return ta > tb
+	}
+	udpTried, udpFailed := 0, 0
+	for i, j := range js {
+		if j.Proto == protoUDP && dc.isRelay(j) {
+			udpTried++
+			if j.Connectivity == ConnFailed {
+				udpFailed++
+			}
+		}
+		if j.Connectivity == ConnFailed {
+			continue
+		}
+		if best < 0 || better(i, best) {
+			best = i
+		}
+	}
+	if best < 0 {
+		s.Connectivity = ConnFailed
+		s.Why = fmt.Sprintf("no candidate pair ever answered (%s tried, e.g. %s -> %s)", plural(len(js), "flow"), locals[0], remoteOf(js[0], locals[0]))
+		return s
+	}
+	j, local := js[best], locals[best]
+	remote := remoteOf(j, local)
+	s.Connectivity = j.Connectivity
+	pk := fmt.Sprintf("%d/%d packets", j.Dir[c2s].Packets, j.Dir[s2c].Packets)
+	switch s.Connectivity {
+	case ConnDirect:
+		s.Why = fmt.Sprintf("DIRECT: peer to peer, UDP %s <-> %s (%s)", local, remote, pk)
+	case ConnRelay:
+		s.Why = fmt.Sprintf("RELAY: through the relay %s over UDP from %s (%s)", remote, local, pk)
+	case ConnTCP:
+		why := "no UDP to the relays was tried"
+		if udpTried > 0 {
+			why = fmt.Sprintf("UDP to the relays failed (%d of %d flows unanswered)", udpFailed, udpTried)
+		}
+		s.Why = fmt.Sprintf("HTTP-PROXY/TCP: relayed over TCP %d to %s from %s (%s); %s", remote.Port(), remote, local, pk, why)
+	}
+	return s
+}

@@ -1,0 +1,524 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+
+	"strings"
+	"time"
+)
+
+// Thresholds of the payload detectors.
+const (
+	// oneWayMin: media in one direction only for longer than this is
+	// one-way media ("longer than a few seconds", issue 4); both sides of a
+	// healthy call start sending within a second of the answer.
+	oneWayMin = 4 * time.Second
+	// oneWayMinPackets: without RTP facts, a media flow needs this many
+	// packets one way (4 s at 50 packets/s would be 200) and at most
+	// oneWayMaxBack packets back (STUN responses) to count as one-way.
+	oneWayMinPackets = 100
+	oneWayMaxBack    = 10
+
+	// Microsoft's network targets for media (REFERENCE.md, "Microsoft's
+	// network targets"): loss < 1 % and jitter < 30 ms in any 15 s,
+	// reorder < 0.05 %.
+	qualityMaxLossPct    = 1.0
+	qualityMaxJitterMs   = 30.0
+	qualityMaxReorderPct = 0.05
+	// qualityMinPackets: a stream needs this many packets before its
+	// percentages mean anything (a 1 % threshold needs at least 100).
+	qualityMinPackets = 100
+)
+
+// modalityOfPT maps the RTP payload types Lync/SfB/Teams use to a
+// modality (REFERENCE.md, "RTP payload types seen").
+func modalityOfPT(pt uint8) string {
+	switch pt {
+	case 104, 103, 114, 115, 117, 9, 111, 112, 0, 8, 13, 118, 97, 101:
+		return ClassAudio
+	case 122, 121, 123:
+		return ClassVideo
+	case 127:
+		return ClassDesktopShare
+	}
+	return ""
+}
+
+// rtpModality returns the modality of a flow's RTP streams ("" unknown).
+func rtpModality(r *rtpFacts) string {
+	if r == nil {
+		return ""
+	}
+	count := map[string]int64{}
+	for _, s := range r.Streams {
+		if m := modalityOfPT(s.PayloadType); m != "" {
+			count[m] += s.Packets
+		}
+	}
+	best, n := "", int64(0)
+	for _, m := range []string{ClassAudio, ClassVideo, ClassDesktopShare} {
+		if count[m] > n {
+			best, n = m, count[m]
+		}
+	}
+	return best
+}
+
+// rtpPerDir sums RTP packets per direction and the time span of each.
+func rtpPerDir(r *rtpFacts) (pkts [2]int64, first, last [2]int64, frame [2]int64) {
+	for _, s := range r.Streams {
+		d := s.Dir
+		if d != c2s && d != s2c {
+			continue
+		}
+		pkts[d] += s.Packets
+		if first[d] == 0 || s.First != 0 && s.First < first[d] {
+			first[d] = s.First
+			frame[d] = s.FirstFrame
+		}
+		if s.Last > last[d] {
+			last[d] = s.Last
+		}
+	}
+	return
+}
+
+func dirName(d int) string {
+	if d == c2s {
+		return "client -> server"
+	}
+	return "server -> client"
+}
+
+// detectOneWayMedia: RTP in one direction only for longer than oneWayMin.
+func detectOneWayMedia(dc *detectContext) []Finding {
+	b := newFinding(CodeOneWayMedia, SeverityError)
+	var parts []string
+	for _, j := range dc.flows {
+		if j.Proto != protoUDP || dc.isClaimed(j) {
+			continue
+		}
+		if r := j.pl.rtp(); r != nil && len(r.Streams) > 0 {
+			pkts, first, last, frame := rtpPerDir(r)
+			for d := c2s; d <= s2c; d++ {
+				o := 1 - d
+				if pkts[d] == 0 || pkts[o] > 0 || time.Duration(last[d]-first[d]) < oneWayMin {
+					continue
+				}
+				b.add(j, first[d], frame[d])
+				parts = append(parts, fmt.Sprintf("%s: RTP %s %d packets over %.1f s, %s 0",
+					j.pairDesc(), dirName(d), pkts[d], float64(last[d]-first[d])/1e9, dirName(o)))
+			}
+			continue
+		}
+		// Without RTP facts: a media flow with sustained traffic one way
+		// and only a handful of packets (STUN responses) back.
+		if _, ok := j.localMediaEnd(); !ok || !isMediaClass(j.Class) {
+			continue
+		}
+		for d := c2s; d <= s2c; d++ {
+			o := 1 - d
+			ds := &j.Dir[d]
+			if ds.Packets < oneWayMinPackets || j.Dir[o].Packets > oneWayMaxBack || time.Duration(ds.Last-ds.First) < oneWayMin {
+				continue
+			}
+			if j.Dir[o].Packets > 0 && j.Dir[o].Last > ds.Last-int64(oneWayMin) {
+				continue // the other side kept answering to the end
+			}
+			b.add(j, ds.First, ds.FirstFrame)
+			parts = append(parts, fmt.Sprintf("%s: %d packets %s over %.1f s, %d %s (signalling only)",
+				j.pairDesc(), ds.Packets, dirName(d), float64(ds.Last-ds.First)/1e9, j.Dir[o].Packets, dirName(o)))
+		}
+	}
+	if b.empty() {
+		return nil
+	}
+	dc.claim(CodeOneWayMedia, b.f.Flows)
+	detail := fmt.Sprintf("Media flows in one direction only for longer than %.0f s: %s. Connectivity checks passed, so the firewall lets signalling/STUN through but drops the media in the other direction (or its UDP mapping expired).",
+		oneWayMin.Seconds(), listDesc(parts, 5))
+	return []Finding{b.done("One-way media", detail, ruleUDPSkype)}
+}
+
+// detectTURNAllocateFailed: a TURN Allocate answered by an error other than
+// the first 401 challenge, or never answered after the challenge.
+func detectTURNAllocateFailed(dc *detectContext) []Finding {
+	b := newFinding(CodeTURNAllocateFailed, SeverityError)
+	var parts []string
+	unansweredAfter := 0
+	for _, j := range dc.flows {
+		st := j.pl.stun()
+		if st == nil || dc.isClaimed(j) {
+			continue
+		}
+		var bad []string
+		for i, code := range st.AllocErrors {
+			if code == 401 && i == 0 {
+				continue // the normal authentication challenge
+			}
+			bad = append(bad, stunErrorDesc(code, i))
+		}
+		if st.AllocUnansweredAfterChallenge {
+			bad = append(bad, "the authenticated Allocate after the 401 challenge was never answered")
+			unansweredAfter++
+		}
+		if len(bad) == 0 || st.AllocSuccess > 0 && !st.AllocUnansweredAfterChallenge && onlyRetryable(st.AllocErrors) {
+			continue
+		}
+		b.add(j, j.First, st.FirstRequestFrame)
+		parts = append(parts, fmt.Sprintf("%s: %s", j.pairDesc(), strings.Join(bad, "; ")))
+	}
+	if b.empty() {
+		return nil
+	}
+	dc.claim(CodeTURNAllocateFailed, b.f.Flows)
+	detail := fmt.Sprintf("%s could not allocate a relay: %s. (The first 401 answer is the normal challenge and is not counted.)",
+		plural(len(b.f.Flows), "flow"), listDesc(parts, 5))
+	rem := ruleUDPSkype
+	if unansweredAfter > 0 {
+		detail += " An Allocate that is answered with 401 but not once it carries credentials points to a device that inspects or size-limits STUN (larger packets with MESSAGE-INTEGRITY)."
+		rem = ruleUDPSkype + " without inspection of the STUN/TURN traffic"
+	}
+	return []Finding{b.done("TURN allocation on the Office 365 relay failed", detail, rem)}
+}
+
+// onlyRetryable: 401/438 (stale nonce) are retried by the client and
+// followed by a success.
+func onlyRetryable(codes []int) bool {
+	for _, c := range codes {
+		if c != 401 && c != 438 {
+			return false
+		}
+	}
+	return true
+}
+
+func stunErrorDesc(code, i int) string {
+	name := map[int]string{300: "Try Alternate", 400: "Bad Request", 401: "Unauthorized (after credentials)", 403: "Forbidden",
+		420: "Unknown Attribute", 437: "Allocation Mismatch", 438: "Stale Nonce", 440: "Address Family not Supported",
+		441: "Wrong Credentials", 442: "Unsupported Transport Protocol", 486: "Allocation Quota Reached", 500: "Server Error",
+		508: "Insufficient Capacity"}[code]
+	if name == "" {
+		name = "error"
+	}
+	return fmt.Sprintf("Allocate error %d %s", code, name)
+}
+
+// detectSourcePortOutOfRange: media from client source ports outside
+// 50000-50059 (warning: rules and QoS miss it), or a modality from another
+// modality's sub-range (info). Needs RTP facts to know it is media.
+func detectSourcePortOutOfRange(dc *detectContext) []Finding {
+	out := newFinding(CodeSourcePortOutOfRange, SeverityWarning)
+	sub := newFinding(CodeSourcePortOutOfRange, SeverityInfo)
+	var outParts, subParts []string
+	for _, j := range dc.flows {
+		if j.Proto != protoUDP && !dc.isTCPMedia(j) {
+			continue
+		}
+		r := j.pl.rtp()
+		m := rtpModality(r)
+		if m == "" {
+			continue
+		}
+		// The client side must be the local one sending media.
+		if isLocalAddr(j.Client.Addr()) == false && isLocalAddr(j.Server.Addr()) {
+			continue
+		}
+		port := j.Client.Port()
+		pm := mediaClassForPort(port)
+		pkts, first, _, frame := rtpPerDir(r)
+		if pkts[c2s] == 0 {
+			continue
+		}
+		switch {
+		case pm == "":
+			out.add(j, first[c2s], frame[c2s])
+			outParts = append(outParts, fmt.Sprintf("%s from %s (%s, RTP payload type %s)", m, j.Client, j.Server, ptList(r)))
+		case pm != m:
+			sub.add(j, first[c2s], frame[c2s])
+			subParts = append(subParts, fmt.Sprintf("%s from %s, in the %s sub-range %s (%s -> %s)", m, j.Client, pm, subRange(pm), j.Client, j.Server))
+		}
+	}
+	var fs []Finding
+	if !out.empty() {
+		fs = append(fs, out.done("Media from client ports outside 50000-50059",
+			fmt.Sprintf("%s send media from source ports outside the client media range 50000-50059: %s. It works here, but port-based firewall rules and QoS policies for 50000-50059 do not match it.",
+				plural(len(out.f.Flows), "flow"), listDesc(outParts, 5)), rulePortRanges))
+	}
+	if !sub.empty() {
+		fs = append(fs, sub.done("Media from another modality's port sub-range",
+			fmt.Sprintf("%s: %s. Audio is 50000-50019, video 50020-50039, sharing 50040-50059: QoS markings by port give this stream the wrong class.",
+				plural(len(sub.f.Flows), "flow"), listDesc(subParts, 5)), rulePortRanges))
+	}
+	return fs
+}
+
+func subRange(m string) string {
+	switch m {
+	case ClassAudio:
+		return "50000-50019"
+	case ClassVideo:
+		return "50020-50039"
+	}
+	return "50040-50059"
+}
+
+func ptList(r *rtpFacts) string {
+	var s []string
+	seen := map[uint8]bool{}
+	for _, st := range r.Streams {
+		if !seen[st.PayloadType] {
+			seen[st.PayloadType] = true
+			s = append(s, fmt.Sprint(st.PayloadType))
+		}
+	}
+	return strings.Join(s, "/")
+}
+
+// detectMediaQuality: a stream breaks Microsoft's targets.
+func detectMediaQuality(dc *detectContext) []Finding {
+	b := newFinding(CodeMediaQuality, SeverityWarning)
+	var parts []string
+	for _, j := range dc.flows {
+		r := j.pl.rtp()
+		if r == nil {
+			continue
+		}
+		for _, s := range r.Streams {
+			if s.Packets+s.Lost < qualityMinPackets {
+				continue
+			}
+			var bad []string
+			if s.WorstLossPct > qualityMaxLossPct {
+				bad = append(bad, fmt.Sprintf("loss %.1f %% (target < 1 %%)", s.WorstLossPct))
+			}
+			if s.WorstJitterMs > qualityMaxJitterMs {
+				bad = append(bad, fmt.Sprintf("jitter %.1f ms (target < 30 ms)", s.WorstJitterMs))
+			}
+			if ro := 100 * float64(s.Reordered) / float64(s.Packets); ro > qualityMaxReorderPct {
+				bad = append(bad, fmt.Sprintf("reorder %.2f %% (target < 0.05 %%)", ro))
+			}
+			if len(bad) == 0 {
+				continue
+			}
+			frames := []int64{s.FirstFrame}
+			frames = append(frames, s.WorstWindowFrames[:]...)
+			b.add(j, s.First, frames...)
+			win := ""
+			if s.WorstWindowStart != 0 {
+				win = fmt.Sprintf(" in the 15 s window from %s (frames %d-%d)", nsTime(s.WorstWindowStart).Format("15:04:05.000"), s.WorstWindowFrames[0], s.WorstWindowFrames[1])
+			}
+			parts = append(parts, fmt.Sprintf("%s SSRC 0x%08X PT %d %s: %s%s (whole stream: %d packets, %d lost)",
+				j.pairDesc(), s.SSRC, s.PayloadType, dirName(s.Dir), strings.Join(bad, ", "), win, s.Packets, s.Lost))
+		}
+	}
+	if b.empty() {
+		return nil
+	}
+	detail := fmt.Sprintf("%s break Microsoft's network targets (loss < 1 %% and jitter < 30 ms in any 15 s, reorder < 0.05 %%): %s.",
+		plural(len(parts), "media stream"), listDesc(parts, 4))
+	return []Finding{b.done("Media quality below Microsoft's targets", detail, ruleQoS)}
+}
+
+// detectNATMappingChanged: the public address/port the relay sees for one
+// media flow changes during the call.
+func detectNATMappingChanged(dc *detectContext) []Finding {
+	b := newFinding(CodeNATMappingChanged, SeverityWarning)
+	var parts []string
+	for _, j := range dc.flows {
+		st := j.pl.stun()
+		if st == nil || len(st.Mapped) < 2 {
+			continue
+		}
+		// MS-TURN's MAPPED-ADDRESS in an Allocate success is the relayed
+		// address: not a NAT mapping. Keep addresses the client's NAT gave.
+		var seq []netip.AddrPort
+		var frames []int64
+		for i, m := range st.Mapped {
+			if m.Addr() == j.Server.Addr() || contains(st.Relayed, m) {
+				continue
+			}
+			seq = append(seq, m)
+			if i < len(st.MappedFrames) {
+				frames = append(frames, st.MappedFrames[i])
+			}
+		}
+		if len(seq) < 2 {
+			continue
+		}
+		b.add(j, j.First, frames...)
+		s := make([]string, len(seq))
+		for i, m := range seq {
+			s[i] = m.String()
+			if i < len(frames) {
+				s[i] += fmt.Sprintf(" (frame %d)", frames[i])
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s: XOR-MAPPED-ADDRESS %s", j.pairDesc(), strings.Join(s, " -> ")))
+	}
+	if b.empty() {
+		return nil
+	}
+	detail := fmt.Sprintf("The public address/port the relay sees for the same media flow changed during the call: %s. The firewall/NAT did not keep the UDP mapping; the call drops or re-negotiates (Microsoft asks for session persistence).",
+		listDesc(parts, 5))
+	return []Finding{b.done("NAT mapping of a media flow changed mid-call", detail, ruleNATPersist)}
+}
+
+func contains(s []netip.AddrPort, v netip.AddrPort) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// microsoftIssuers are the CAs that sign Office 365 server certificates
+// (Microsoft's own issuing CAs; DigiCert, Baltimore CyberTrust and GlobalSign
+// roots/intermediates used for *.lync.com, *.teams.microsoft.com and
+// login.microsoftonline.com; VeriSign/Symantec, which the article allows for
+// revocation).
+var microsoftIssuers = []string{"microsoft", "digicert", "baltimore", "cybertrust", "globalsign", "verisign", "symantec"}
+
+func isMicrosoftIssuer(issuer string) bool {
+	s := strings.ToLower(issuer)
+	for _, m := range microsoftIssuers {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// detectTLSIntercepted: an Office 365 server name answered by a certificate
+// whose issuer is not one of Microsoft's CAs (visible in TLS 1.2).
+func detectTLSIntercepted(dc *detectContext) []Finding {
+	b := newFinding(CodeTLSIntercepted, SeverityError)
+	var parts, issuers []string
+	for _, j := range dc.flows {
+		tl := j.pl.tls()
+		if tl == nil || tl.CertIssuer == "" {
+			continue
+		}
+		name := tl.SNI
+		if name == "" {
+			name = j.name()
+		}
+		if name == "" || dc.a.ep.AreaOfName(name) == "" && !isCRLName(name) {
+			continue
+		}
+		if isMicrosoftIssuer(tl.CertIssuer) {
+			continue
+		}
+		b.add(j, j.First, tl.ClientHelloFrame, tl.ServerHelloFrame)
+		issuers = append(issuers, tl.CertIssuer)
+		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %s): certificate %q issued by %q", j.Client, j.Server, name, tl.CertSubject, tl.CertIssuer))
+	}
+	if b.empty() {
+		return nil
+	}
+	dc.claim(CodeTLSIntercepted, b.f.Flows)
+	detail := fmt.Sprintf("%s to Office 365 names got a certificate not issued by Microsoft's CAs: %s. A TLS-inspecting proxy/firewall re-signs these connections; Skype for Business and Teams fail or break under inspection (the article: no deep packet inspection of these flows).",
+		plural(len(b.f.Flows), "connection"), listDesc(parts, 4))
+	return []Finding{b.done(fmt.Sprintf("TLS to Office 365 intercepted (issuer %s)", listDesc(uniq(issuers), 2)), detail, ruleBypassTLS)}
+}
+
+// detectViaProxy: Office 365 reached through an HTTP proxy (CONNECT).
+func detectViaProxy(dc *detectContext) []Finding {
+	b := newFinding(CodeViaProxy, SeverityWarning)
+	var parts []string
+	for _, j := range dc.flows {
+		h := j.pl.http()
+		if h == nil || !strings.EqualFold(h.Method, "CONNECT") || h.Host == "" {
+			continue
+		}
+		if dc.a.ep.AreaOfName(h.Host) == "" {
+			continue
+		}
+		b.add(j, j.First, h.RequestFrame, h.ResponseFrame)
+		st := "no answer seen"
+		if h.Status != 0 {
+			st = fmt.Sprintf("answered %d", h.Status)
+		}
+		parts = append(parts, fmt.Sprintf("%s -> proxy %s: CONNECT %s:%d (%s)", j.Client, j.Server, h.Host, h.Port, st))
+	}
+	if b.empty() {
+		return nil
+	}
+	detail := fmt.Sprintf("%s to Office 365 go through an HTTP proxy: %s. The article and Microsoft ask to bypass proxies for these services; media cannot go through a proxy at all.",
+		plural(len(b.f.Flows), "connection"), listDesc(parts, 5))
+	return []Finding{b.done("Office 365 traffic tunnelled through an HTTP proxy", detail, ruleBypassProxy)}
+}
+
+// neededName reports names the service needs (sign-in discovery, Skype,
+// Teams, identity, Exchange, SharePoint), per the article's URL list.
+func (dc *detectContext) neededName(n string) bool {
+	n = strings.ToLower(strings.TrimSuffix(n, "."))
+	for _, p := range []string{"lyncdiscover.", "lyncdiscoverinternal.", "sip.", "sipexternal.", "_sip._tls.", "_sipfederationtls._tcp.", "_sipinternaltls._tcp."} {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	if dc.a.ep.AreaOfName(n) != "" {
+		return true
+	}
+	for _, s := range []string{".lync.com", ".teams.microsoft.com", ".microsoftonline.com", ".microsoftonline-p.com", ".onmicrosoft.com",
+		".sharepoint.com", ".outlook.com", ".office365.com", ".skype.com", ".skypeforbusiness.com", ".office.com", ".office.net"} {
+		if strings.HasSuffix(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// detectDNSFailure: names the service needs that do not resolve. One
+// finding for missing records (NXDOMAIN), one for a resolver that fails.
+func detectDNSFailure(dc *detectContext) []Finding {
+	var missing, broken []dnsFailure
+	for _, d := range dc.a.dns.failures() {
+		if !dc.neededName(d.Name) {
+			continue
+		}
+		if d.Rcode == "NXDOMAIN" {
+			missing = append(missing, d)
+		} else {
+			broken = append(broken, d)
+		}
+	}
+	var out []Finding
+	mk := func(ds []dnsFailure, title, why, rem string) {
+		if len(ds) == 0 {
+			return
+		}
+		b := newFinding(CodeDNSFailure, SeverityError)
+		var parts []string
+		for _, d := range ds {
+			b.add(nil, d.FirstSeen, d.Frames...)
+			for _, j := range dc.flows {
+				if j.Server.Port() == 53 && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) && containsFrame(d.Frames, j.Dir[c2s].FirstFrame) {
+					b.add(j, 0)
+				}
+			}
+			srv := ""
+			if d.ServerAddr.IsValid() {
+				srv = " from " + d.ServerAddr.String()
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s%s (%s)", d.Name, d.Rcode, srv, plural(max(d.Count, 1), "query")))
+		}
+		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), why, listDesc(parts, 6)), rem))
+	}
+	mk(missing, "DNS names the service needs do not exist (NXDOMAIN)", "the client looked up do not exist",
+		"Publish the Skype for Business Online DNS records: lyncdiscover.<domain> CNAME webdir.online.lync.com and sip.<domain> CNAME sipdir.online.lync.com (and let the resolver answer *.lync.com)")
+	mk(broken, "DNS lookups for the service fail (SERVFAIL or no answer)", "that sign-in and calls need did not resolve",
+		"Let the DNS resolver resolve *.lync.com, *.teams.microsoft.com, *.microsoftonline.com and *.outlook.com (allow its outbound UDP/TCP 53)")
+	return out
+}
+
+func containsFrame(fs []int64, f int64) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
