@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sort"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/sfbtrace/sfbtrace/capture"
@@ -15,9 +16,28 @@ type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
 	MaxFlows  int        // bound on tracked flows; 0 = 1<<20
 	Workers   int        // flow-table shards (goroutines); 0 = GOMAXPROCS
+
+	// Flow expiry, in capture time. A packet arriving after its flow's
+	// timeout starts a new flow; expired flows are finalised (payload
+	// parsers released) as the capture streams by. 0 = defaults below.
+	UDPTimeout     time.Duration
+	TCPTimeout     time.Duration // established or mid-flow TCP
+	TCPOpenTimeout time.Duration // handshake never completed
+	CloseGrace     time.Duration // after FIN/RST
 }
 
-const defaultMaxFlows = 1 << 20
+// Default timeouts. TCP connections may idle for hours (SIP signalling
+// lives as long as the user is signed in; the article asks proxies for an
+// 8-hour timeout), so the idle-cut detector needs long-lived flows; UDP
+// media and STUN flows keep-alive every few seconds.
+const (
+	defaultMaxFlows       = 1 << 20
+	defaultUDPTimeout     = 2 * time.Minute
+	defaultTCPTimeout     = 9 * time.Hour
+	defaultTCPOpenTimeout = 2 * time.Minute
+	defaultCloseGrace     = 10 * time.Second
+	expiryEvery           = 1 << 15 // packets between expiry scans
+)
 
 // Analyzer turns packets into flows, then (Finish) into a Report. It is not
 // safe for concurrent use.
@@ -28,7 +48,7 @@ type Analyzer struct {
 	res  decodeResult
 
 	index map[FlowKey]int32
-	flows []Flow
+	flows flowStore
 
 	packets, bytes int64
 	start, end     int64 // unix ns; 0 = none yet
@@ -43,6 +63,9 @@ type Analyzer struct {
 	internalErrs  int64
 	notes         []note // per-packet problems worth a line: first frame per reason
 	evicted       int64
+	expired       int64 // flows finished by timeout while reading
+	sinceScan     int
+	latest        int64 // latest packet time seen (ns)
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
@@ -85,6 +108,10 @@ func New(opts Options) *Analyzer {
 	if opts.MaxFlows <= 0 {
 		opts.MaxFlows = defaultMaxFlows
 	}
+	setDefault(&opts.UDPTimeout, defaultUDPTimeout)
+	setDefault(&opts.TCPTimeout, defaultTCPTimeout)
+	setDefault(&opts.TCPOpenTimeout, defaultTCPOpenTimeout)
+	setDefault(&opts.CloseGrace, defaultCloseGrace)
 	return &Analyzer{
 		opts:        opts,
 		ep:          ep,
@@ -92,6 +119,41 @@ func New(opts Options) *Analyzer {
 		index:       make(map[FlowKey]int32, 1024),
 		unknownLink: map[layers.LinkType]int64{},
 		problems:    map[string]int{},
+	}
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// timeout returns how long f may stay silent before it is finished.
+func (a *Analyzer) timeout(f *Flow) int64 {
+	switch {
+	case f.closed:
+		return int64(a.opts.CloseGrace)
+	case f.Proto == protoUDP:
+		return int64(a.opts.UDPTimeout)
+	case f.tcp.established || !f.tcp.synSeen:
+		return int64(a.opts.TCPTimeout)
+	}
+	return int64(a.opts.TCPOpenTimeout)
+}
+
+// expire finishes every flow silent for longer than its timeout at capture
+// time now: payload parsers are released and the flow leaves the index (a
+// later packet of the same 5-tuple starts a new flow, exactly as the
+// per-packet check in addFlowPacket decides), so memory follows the active
+// flows, not the capture.
+func (a *Analyzer) expire(now int64) {
+	for key, idx := range a.index {
+		f := a.flows.get(idx)
+		if f.Last != 0 && now-f.Last > a.timeout(f) {
+			f.pl.freeze()
+			delete(a.index, key)
+			a.expired++
+		}
 	}
 }
 
@@ -110,6 +172,13 @@ func (a *Analyzer) Add(p *capture.Packet) {
 		if ts > a.end {
 			a.end = ts
 		}
+		if ts > a.latest {
+			a.latest = ts
+		}
+	}
+	if a.sinceScan++; a.sinceScan >= expiryEvery {
+		a.sinceScan = 0
+		a.expire(a.latest)
 	}
 	a.noteLinkTypeAt(p.LinkType, p.Frame)
 	r := &a.res
@@ -199,17 +268,25 @@ func servicePort(p uint16) bool {
 func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 	key, srcIsA := makeKey(r)
 	idx, ok := a.index[key]
+	if ok && ts != 0 {
+		if f := a.flows.get(idx); f.Last != 0 && ts-f.Last > a.timeout(f) {
+			// Silent past its timeout: that flow is over, this is a new one.
+			f.pl.freeze()
+			delete(a.index, key)
+			a.expired++
+			ok = false
+		}
+	}
 	if !ok {
-		if len(a.flows) >= a.opts.MaxFlows {
+		if a.flows.len() >= a.opts.MaxFlows {
 			a.evicted++
 			return
 		}
-		idx = int32(len(a.flows))
-		a.flows = append(a.flows, Flow{})
+		idx = a.flows.add()
 		a.index[key] = idx
-		a.newFlow(&a.flows[idx], key, srcIsA, p, ts, r)
+		a.newFlow(a.flows.get(idx), key, srcIsA, p, ts, r)
 	}
-	f := &a.flows[idx]
+	f := a.flows.get(idx)
 	side := s2c
 	if srcIsA == f.clientIsA {
 		side = c2s
@@ -360,7 +437,7 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	key, srcIsA := makeKey(&q)
 	hit := icmpHit{frame: p.Frame, ts: ts, from: addrOf(r.src, r.ipv6), typ: r.icmpType, code: r.icmpCode, v6: r.proto == protoICMPv6}
 	if idx, ok := a.index[key]; ok {
-		f := &a.flows[idx]
+		f := a.flows.get(idx)
 		hit.forwardDir = srcIsA == f.clientIsA
 		if len(f.icmp) < 16 {
 			f.icmp = append(f.icmp, hit)
@@ -373,12 +450,12 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	}
 }
 
-// sortedFlows returns flow indexes in first-frame order (deterministic ids).
-func (a *Analyzer) sortedFlows() []int {
-	idx := make([]int, len(a.flows))
+// sortedFlows returns the flows in first-frame order (deterministic ids).
+func (a *Analyzer) sortedFlows() []*Flow {
+	idx := make([]*Flow, a.flows.len())
 	for i := range idx {
-		idx[i] = i
+		idx[i] = a.flows.get(int32(i))
 	}
-	sort.SliceStable(idx, func(i, j int) bool { return a.flows[idx[i]].FirstFrame < a.flows[idx[j]].FirstFrame })
+	sort.SliceStable(idx, func(i, j int) bool { return idx[i].FirstFrame < idx[j].FirstFrame })
 	return idx
 }

@@ -240,7 +240,7 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 		j := js[i]
 		rtpBoth := false
 		if r := j.pl.rtp(); r != nil {
-			p, _, _, _ := rtpPerDir(r)
+			p, _, _, _ := rtpPerDir(r, j)
 			rtpBoth = p[c2s] > 0 && p[s2c] > 0
 		}
 		return j.Proto == protoUDP, rtpBoth, min(j.Dir[c2s].Packets, j.Dir[s2c].Packets), j.Dir[c2s].Packets + j.Dir[s2c].Packets

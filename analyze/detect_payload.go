@@ -66,7 +66,16 @@ func rtpModality(r *rtpFacts) string {
 }
 
 // rtpPerDir sums RTP packets per direction and the time span of each.
-func rtpPerDir(r *rtpFacts) (pkts [2]int64, first, last [2]int64, frame [2]int64) {
+// When the facts carry no times (stream First/Last unset), the flow's
+// per-direction times stand in: RTP dominates a media flow's packets.
+func rtpPerDir(r *rtpFacts, j *judged) (pkts [2]int64, first, last [2]int64, frame [2]int64) {
+	defer func() {
+		for d := c2s; d <= s2c; d++ {
+			if pkts[d] > 0 && first[d] == 0 && j != nil {
+				first[d], last[d], frame[d] = j.Dir[d].First, j.Dir[d].Last, j.Dir[d].FirstFrame
+			}
+		}
+	}()
 	for _, s := range r.Streams {
 		d := s.Dir
 		if d != c2s && d != s2c {
@@ -100,7 +109,7 @@ func detectOneWayMedia(dc *detectContext) []Finding {
 			continue
 		}
 		if r := j.pl.rtp(); r != nil && len(r.Streams) > 0 {
-			pkts, first, last, frame := rtpPerDir(r)
+			pkts, first, last, frame := rtpPerDir(r, j)
 			for d := c2s; d <= s2c; d++ {
 				o := 1 - d
 				if pkts[d] == 0 || pkts[o] > 0 || time.Duration(last[d]-first[d]) < oneWayMin {
@@ -226,7 +235,7 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 		}
 		port := j.Client.Port()
 		pm := mediaClassForPort(port)
-		pkts, first, _, frame := rtpPerDir(r)
+		pkts, first, _, frame := rtpPerDir(r, j)
 		if pkts[c2s] == 0 {
 			continue
 		}
@@ -289,7 +298,8 @@ func detectMediaQuality(dc *detectContext) []Finding {
 				continue
 			}
 			var bad []string
-			if s.WorstLossPct > qualityMaxLossPct {
+			// A window cannot lose more than the whole stream lost.
+			if s.WorstLossPct > qualityMaxLossPct && s.Lost > 0 {
 				bad = append(bad, fmt.Sprintf("loss %.1f %% (target < 1 %%)", s.WorstLossPct))
 			}
 			if s.WorstJitterMs > qualityMaxJitterMs {
@@ -301,9 +311,13 @@ func detectMediaQuality(dc *detectContext) []Finding {
 			if len(bad) == 0 {
 				continue
 			}
-			frames := []int64{s.FirstFrame}
+			first, firstFrame := s.First, s.FirstFrame
+			if first == 0 {
+				first, firstFrame = j.Dir[s.Dir].First, j.Dir[s.Dir].FirstFrame
+			}
+			frames := []int64{firstFrame}
 			frames = append(frames, s.WorstWindowFrames[:]...)
-			b.add(j, s.First, frames...)
+			b.add(j, first, frames...)
 			win := ""
 			if s.WorstWindowStart != 0 {
 				win = fmt.Sprintf(" in the 15 s window from %s (frames %d-%d)", nsTime(s.WorstWindowStart).Format("15:04:05.000"), s.WorstWindowFrames[0], s.WorstWindowFrames[1])

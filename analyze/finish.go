@@ -32,8 +32,8 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	a.summarize(info, &rep.Capture)
 	order := a.sortedFlows()
 	js := make([]*judged, len(order))
-	for i, idx := range order {
-		js[i] = a.judge(&a.flows[idx], i+1)
+	for i, f := range order {
+		js[i] = a.judge(f, i+1)
 	}
 	dc := &detectContext{a: a, flows: js, rep: rep}
 	dc.groupCalls()

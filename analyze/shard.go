@@ -173,7 +173,7 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		for _, nt := range s.notes {
 			a.addNote(nt.frame, nt.key, nt.text)
 		}
-		a.flows = append(a.flows, s.flows...)
+		a.flows.appendAll(&s.flows)
 		a.icmpOrphans = append(a.icmpOrphans, s.icmpOrphans...)
 		a.dns.merge(&s.dns)
 	}

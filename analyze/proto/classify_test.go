@@ -23,7 +23,7 @@ func TestClassify(t *testing.T) {
 		{"TLS 1.2 record", unhex(t, hexTeamsClientHello), KindTLS},
 		{"RTP", rtpPacket(1, 2, 3, 0), KindRTP},
 		{"RTCP SR+SDES compound", []byte{0x80, 200, 0, 1, 0, 0, 0, 1, 0x81, 202, 0, 0}, KindRTCP},
-		{"RTCP length past end", []byte{0x80, 200, 0, 9, 0, 0, 0, 1}, KindRTP},
+		{"RTCP length past end", []byte{0x80, 200, 0, 9, 0, 0, 0, 1}, KindUnknown},
 		{"empty", nil, KindUnknown},
 		{"0xFF not 0x10", []byte{0xFF, 0x11, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0}, KindUnknown},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -237,4 +238,33 @@ func FuzzRTP(f *testing.F) {
 		r.Summary()
 		Classify(b)
 	})
+}
+
+// TestRTPH263Offline replays the h263 stream of rtp.pcapng from
+// testdata/rtp_h263.txt (arrival epoch and RTP header, from
+// tshark -Y udp.srcport==6000 -T fields -e frame.time_epoch -e udp.payload)
+// and checks tshark's figures: 15 packets, 0 lost, max jitter 1.431 ms.
+func TestRTPH263Offline(t *testing.T) {
+	raw, err := os.ReadFile("testdata/rtp_h263.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r RTPStats
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.Fields(l)
+		sec, frac, _ := strings.Cut(f[0], ".")
+		s, _ := strconv.ParseInt(sec, 10, 64)
+		ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+		h := unhex(t, f[1])
+		h[0] &^= 0x20 // only the header is stored: its padding count is gone
+		r.Observe(true, h, time.Unix(s, ns))
+	}
+	sum := r.Summary()
+	if len(sum.Streams) != 1 {
+		t.Fatalf("got %+v", sum)
+	}
+	st := sum.Streams[0]
+	if st.Packets != 15 || st.Lost != 0 || st.MaxJitterMs == nil || math.Abs(*st.MaxJitterMs-1.431) > 0.01 {
+		t.Errorf("got %d packets %d lost max jitter %s; want 15 0 1.431", st.Packets, st.Lost, fp(st.MaxJitterMs))
+	}
 }

@@ -40,7 +40,7 @@ const stunStreamBuf = 2048
 type STUNStream struct {
 	Framing    Framing
 	Messages   int  // STUN messages returned
-	DataFrames int  // media/ChannelData/MS-TURN data frames skipped
+	DataFrames int  // media/ChannelData/MS-TURN data frames (returned by NextFrame, or skipped)
 	TLSRecords int  // TLS records skipped before the framing started
 	Oversized  int  // STUN frames longer than the carry buffer, skipped
 	Broken     bool // frame sync lost; nothing more is parsed
@@ -109,7 +109,7 @@ func (s *STUNStream) frame(v []byte) (kind frameKind, size, off int) {
 		if v[2]&0xC0 == 0 {
 			return frameSTUN, size, 2
 		}
-		return frameSkip, size, 0
+		return frameSkip, size, 2
 	case FramingMSTURN:
 		if len(v) < 4 {
 			return frameNeedMore, 0, 0
@@ -121,7 +121,7 @@ func (s *STUNStream) frame(v []byte) (kind frameKind, size, off int) {
 		if v[0] == 2 {
 			return frameSTUN, size, 4
 		}
-		return frameSkip, size, 0
+		return frameSkip, size, 4
 	default: // plain
 		if len(v) < 4 {
 			return frameNeedMore, 0, 0
@@ -137,15 +137,31 @@ func (s *STUNStream) frame(v []byte) (kind frameKind, size, off int) {
 	}
 }
 
-// Next returns the next complete STUN message (without framing bytes).
+// Next returns the next complete STUN message (without framing bytes),
+// skipping media frames.
 func (s *STUNStream) Next() ([]byte, bool) {
+	for {
+		b, stun, ok := s.NextFrame()
+		if !ok || stun {
+			return b, ok
+		}
+	}
+}
+
+// NextFrame returns the next complete frame without its framing bytes:
+// a STUN message (stun true), or a media frame (ChannelData with its 4-byte
+// header, an MS-TURN 0x03 data payload, or an RFC 4571 RTP/RTCP/DTLS
+// packet) so that relayed media over TCP can be fed to RTPStats. Media
+// frames larger than the carry buffer that span segments are skipped and
+// counted, not returned.
+func (s *STUNStream) NextFrame() (frame []byte, stun bool, ok bool) {
 	for !s.Broken {
 		if s.skip > 0 {
 			d := min(s.skip, len(s.in))
 			s.skip -= d
 			s.in = s.in[d:]
 			if s.skip > 0 {
-				return nil, false
+				return nil, false, false
 			}
 		}
 		if s.r < s.n {
@@ -158,11 +174,11 @@ func (s *STUNStream) Next() ([]byte, bool) {
 			switch {
 			case kind == frameBad:
 				s.Broken = true
-				return nil, false
+				return nil, false, false
 			case kind != frameNeedMore && size <= s.n:
 				s.r = size
-				if m, ok := s.emit(kind, s.buf[:size], off); ok {
-					return m, true
+				if m, st, ok := s.emit(kind, s.buf[:size], off); ok {
+					return m, st, true
 				}
 				continue
 			case kind != frameNeedMore && size > stunStreamBuf:
@@ -173,7 +189,7 @@ func (s *STUNStream) Next() ([]byte, bool) {
 				continue
 			}
 			if len(s.in) == 0 || s.n == stunStreamBuf {
-				return nil, false
+				return nil, false, false
 			}
 			d := copy(s.buf[s.n:], s.in)
 			s.n += d
@@ -182,30 +198,30 @@ func (s *STUNStream) Next() ([]byte, bool) {
 		}
 		s.r, s.n = 0, 0
 		if len(s.in) == 0 {
-			return nil, false
+			return nil, false, false
 		}
 		kind, size, off := s.frame(s.in)
 		switch {
 		case kind == frameBad:
 			s.Broken = true
-			return nil, false
+			return nil, false, false
 		case kind != frameNeedMore && size > len(s.in) && size > stunStreamBuf:
 			s.countSkipped(kind)
 			s.skip = size - len(s.in)
 			s.in = nil
-			return nil, false
+			return nil, false, false
 		case kind == frameNeedMore || size > len(s.in):
 			s.n = copy(s.buf[:], s.in)
 			s.in = nil
-			return nil, false
+			return nil, false, false
 		}
 		v := s.in[:size]
 		s.in = s.in[size:]
-		if m, ok := s.emit(kind, v, off); ok {
-			return m, true
+		if m, st, ok := s.emit(kind, v, off); ok {
+			return m, st, true
 		}
 	}
-	return nil, false
+	return nil, false, false
 }
 
 func (s *STUNStream) countSkipped(kind frameKind) {
@@ -219,11 +235,15 @@ func (s *STUNStream) countSkipped(kind frameKind) {
 	}
 }
 
-func (s *STUNStream) emit(kind frameKind, v []byte, off int) ([]byte, bool) {
-	if kind != frameSTUN {
-		s.countSkipped(kind)
-		return nil, false
+func (s *STUNStream) emit(kind frameKind, v []byte, off int) ([]byte, bool, bool) {
+	switch kind {
+	case frameSTUN:
+		s.Messages++
+		return v[off:], true, true
+	case frameSkip:
+		s.DataFrames++
+		return v[off:], false, true
 	}
-	s.Messages++
-	return v[off:], true
+	s.countSkipped(kind)
+	return nil, false, false
 }

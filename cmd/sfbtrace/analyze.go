@@ -35,6 +35,9 @@ type analyzeOpts struct {
 	readFiles []string
 	progress  bool
 	maxFlows  int
+	workers   int
+	cpuProf   string
+	memProf   string
 }
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -49,6 +52,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringArrayVarP(&o.readFiles, "read", "r", nil, "read packets from `FILE` (like tcpdump -r; may repeat)")
 	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on a terminal for large files")
 	fs.IntVar(&o.maxFlows, "max-flows", 0, "bound on tracked flows (0 = 1048576)")
+	fs.IntVar(&o.workers, "workers", 0, "flow-table workers (0 = one per CPU)")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
+	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile to `FILE` at the end")
+	fs.MarkHidden("cpuprofile")
+	fs.MarkHidden("memprofile")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sfbtrace analyze [flags] FILE...\n\nAnalyze capture files (pcap or pcapng, gzip-compressed or not; - = stdin).\n\nFlags:\n%s%s", fs.FlagUsages(), analyzeExamples)
 	}
@@ -72,7 +80,18 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfbtrace analyze: no capture file given (try 'sfbtrace analyze -h')")
 		return exitUsage
 	}
-	opts := analyze.Options{MaxFlows: o.maxFlows}
+	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers}
+	if o.cpuProf != "" {
+		stop, err := startCPUProfile(o.cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "sfbtrace: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
+	}
+	if o.memProf != "" {
+		defer writeHeapProfile(o.memProf, stderr)
+	}
 	if o.endpoints != "" {
 		ep, err := analyze.LoadEndpoints(o.endpoints)
 		if err != nil {

@@ -1,4 +1,0 @@
-package analyze
-
-
-func verdicts(js []*judged, fs []Finding) []Verdict { return []Verdict{} }
