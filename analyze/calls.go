@@ -259,14 +259,18 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 		}
 		return ta > tb
 	}
+	// UDP to the relays from the same client, in this stream or not (a
+	// client may probe the relays from other ports).
 	udpTried, udpFailed := 0, 0
-	for i, j := range js {
-		if j.Proto == protoUDP && dc.isRelay(j) {
+	for _, j := range dc.flows {
+		if j.Proto == protoUDP && j.Client.Addr() == locals[0].Addr() && dc.area(j) != "" && isSTUNPort(j.Server.Port()) {
 			udpTried++
-			if j.Connectivity == ConnFailed {
+			if !j.twoWay() {
 				udpFailed++
 			}
 		}
+	}
+	for i, j := range js {
 		if j.Connectivity == ConnFailed {
 			continue
 		}

@@ -34,11 +34,11 @@ var detectors = []detector{
 	detectTCPRefused,
 	detectTCPNoAnswer,
 	detectTCPReset,
+	detectSourcePortOutOfRange,
 	detectTURNAllocateFailed,
 	detectUDPNoAnswer,
 	detectMediaOverTCP,
 	detectOneWayMedia,
-	detectSourcePortOutOfRange,
 	detectMediaQuality,
 	detectNATMappingChanged,
 	detectTLSIntercepted,
@@ -286,6 +286,14 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %sies", n, word[:len(word)-1])
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// verb picks the singular or plural form for n.
+func verb(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // listDesc joins up to max items and says how many more.

@@ -217,9 +217,11 @@ func stunErrorDesc(code, i int) string {
 // 50000-50059 (warning: rules and QoS miss it), or a modality from another
 // modality's sub-range (info). Needs RTP facts to know it is media.
 func detectSourcePortOutOfRange(dc *detectContext) []Finding {
+	blocked := newFinding(CodeSourcePortOutOfRange, SeverityError)
 	out := newFinding(CodeSourcePortOutOfRange, SeverityWarning)
 	sub := newFinding(CodeSourcePortOutOfRange, SeverityInfo)
-	var outParts, subParts []string
+	var blockedParts, outParts, subParts []string
+	var inRangeOK []string
 	for _, j := range dc.flows {
 		if j.Proto != protoUDP && !dc.isTCPMedia(j) {
 			continue
@@ -240,6 +242,9 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 			continue
 		}
 		switch {
+		case pm == "" && dc.failed(j):
+			blocked.add(j, first[c2s], frame[c2s])
+			blockedParts = append(blockedParts, fmt.Sprintf("%s from %s -> %s (%d packets, no answer)", m, j.Client, j.serverDesc(), j.Dir[c2s].Packets))
 		case pm == "":
 			out.add(j, first[c2s], frame[c2s])
 			outParts = append(outParts, fmt.Sprintf("%s from %s (%s, RTP payload type %s)", m, j.Client, j.Server, ptList(r)))
@@ -248,7 +253,21 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 			subParts = append(subParts, fmt.Sprintf("%s from %s, in the %s sub-range %s (%s -> %s)", m, j.Client, pm, subRange(pm), j.Client, j.Server))
 		}
 	}
+	for _, j := range dc.flows {
+		if j.Proto == protoUDP && mediaClassForPort(j.Client.Port()) != "" && j.twoWay() && dc.area(j) != "" {
+			inRangeOK = append(inRangeOK, j.Client.String())
+		}
+	}
 	var fs []Finding
+	if !blocked.empty() {
+		detail := fmt.Sprintf("%s send media from source ports outside the client media range 50000-50059 and get no answer: %s.",
+			plural(len(blocked.f.Flows), "flow"), listDesc(blockedParts, 5))
+		if len(inRangeOK) > 0 {
+			detail += fmt.Sprintf(" Media from %s (inside the range) is answered: the firewall rule only covers source ports 50000-50059.", listDesc(uniq(inRangeOK), 3))
+		}
+		fs = append(fs, blocked.done("Media from client ports outside 50000-50059 is blocked", detail, rulePortRanges))
+		dc.claim(CodeSourcePortOutOfRange, blocked.f.Flows)
+	}
 	if !out.empty() {
 		fs = append(fs, out.done("Media from client ports outside 50000-50059",
 			fmt.Sprintf("%s send media from source ports outside the client media range 50000-50059: %s. It works here, but port-based firewall rules and QoS policies for 50000-50059 do not match it.",
@@ -329,8 +348,8 @@ func detectMediaQuality(dc *detectContext) []Finding {
 	if b.empty() {
 		return nil
 	}
-	detail := fmt.Sprintf("%s break Microsoft's network targets (loss < 1 %% and jitter < 30 ms in any 15 s, reorder < 0.05 %%): %s.",
-		plural(len(parts), "media stream"), listDesc(parts, 4))
+	detail := fmt.Sprintf("%s %s Microsoft's network targets (loss < 1 %% and jitter < 30 ms in any 15 s, reorder < 0.05 %%): %s.",
+		plural(len(parts), "media stream"), verb(len(parts), "breaks", "break"), listDesc(parts, 4))
 	return []Finding{b.done("Media quality below Microsoft's targets", detail, ruleQoS)}
 }
 
@@ -509,7 +528,8 @@ func detectDNSFailure(dc *detectContext) []Finding {
 		for _, d := range ds {
 			b.add(nil, d.FirstSeen, d.Frames...)
 			for _, j := range dc.flows {
-				if j.Server.Port() == 53 && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) && containsFrame(d.Frames, j.Dir[c2s].FirstFrame) {
+				if j.Server.Port() == 53 && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) &&
+					(containsFrame(d.Frames, j.Dir[c2s].FirstFrame) || containsFrame(d.Frames, j.Dir[s2c].FirstFrame)) {
 					b.add(j, 0)
 				}
 			}
@@ -519,11 +539,11 @@ func detectDNSFailure(dc *detectContext) []Finding {
 			}
 			parts = append(parts, fmt.Sprintf("%s: %s%s (%s)", d.Name, d.Rcode, srv, plural(max(d.Count, 1), "query")))
 		}
-		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), why, listDesc(parts, 6)), rem))
+		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), fmt.Sprintf(why, verb(len(ds), "does", "do")), listDesc(parts, 6)), rem))
 	}
-	mk(missing, "DNS names the service needs do not exist (NXDOMAIN)", "the client looked up do not exist",
+	mk(missing, "DNS names the service needs do not exist (NXDOMAIN)", "the client looked up %s not exist",
 		"Publish the Skype for Business Online DNS records: lyncdiscover.<domain> CNAME webdir.online.lync.com and sip.<domain> CNAME sipdir.online.lync.com (and let the resolver answer *.lync.com)")
-	mk(broken, "DNS lookups for the service fail (SERVFAIL or no answer)", "that sign-in and calls need did not resolve",
+	mk(broken, "DNS lookups for the service fail (SERVFAIL or no answer)", "that sign-in and calls need did not resolve%.0s",
 		"Let the DNS resolver resolve *.lync.com, *.teams.microsoft.com, *.microsoftonline.com and *.outlook.com (allow its outbound UDP/TCP 53)")
 	return out
 }

@@ -160,6 +160,14 @@ func scopeWord(inScope bool) string {
 	return "destinations outside Office 365"
 }
 
+// ruleScope names the destinations a rule covers, for titles.
+func ruleScope(rule string, inScope bool) string {
+	if rule == rulePush {
+		return "Apple's push service"
+	}
+	return scopeWord(inScope)
+}
+
 // detectTCPNoAnswer: SYNs never answered (Zeek S0), with no ICMP error and
 // no sign that the answer exists but was not captured.
 func detectTCPNoAnswer(dc *detectContext) []Finding {
@@ -186,7 +194,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 				syns += j.tcp.synCount
 			}
 			ports := portsDesc(js)
-			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, scopeWord(in))
+			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, ruleScope(rule, in))
 			detail := fmt.Sprintf("%s, %s sent (retransmissions included), no SYN-ACK, RST or ICMP came back: %s, %s — %s.",
 				plural(len(js), "connection"), plural(syns, "SYN"), plural(len(servedBy(js)), "server"), destSummary(js),
 				"a firewall drops them without answering")
@@ -231,11 +239,11 @@ func detectTCPRefused(dc *detectContext) []Finding {
 			for _, j := range js {
 				s := fmt.Sprintf("%s: %s, RST %s", j.pairDesc(), plural(j.tcp.synCount, "SYN"), hopsDesc(j.tcp.rstTTL))
 				if j.tcp.rstTTL > 128 || initialTTL(j.tcp.rstTTL)-int(j.tcp.rstTTL) <= 2 {
-					s += " (sent by a device next to the client: the firewall, not the server)"
+					s += " (sent from next to the client: most likely the local firewall, not the Internet server)"
 				}
 				parts = append(parts, s)
 			}
-			title := fmt.Sprintf("TCP %s to %s actively refused", portsDesc(js), scopeWord(in))
+			title := fmt.Sprintf("TCP %s to %s actively refused", portsDesc(js), ruleScope(rule, in))
 			detail := fmt.Sprintf("%s answered by RST instead of SYN-ACK — a firewall rejects them: %s.",
 				plural(len(js), "connection"), listDesc(parts, 6))
 			return title, detail

@@ -13,7 +13,7 @@ const (
 	// may not have had time to be answered. STUN (RFC 5389 7.2.1) gives up
 	// after 39.5 s, but a relay answers within one RTT: one retransmission
 	// interval (0.5 s) plus margin.
-	udpAnswerWait = 2 * time.Second
+	udpAnswerWait = 1 * time.Second
 
 	// mediaTCPMinPackets: a TCP flow from a media port needs this many
 	// packets each way before we call it media relayed over TCP; Teams opens

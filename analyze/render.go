@@ -14,6 +14,10 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 )
 
+// maxTableCalls bounds the calls listed in the table without --flows: a
+// gateway capture can hold thousands.
+const maxTableCalls = 30
+
 // Formats accepted by Render.
 var Formats = []string{"table", "json", "csv"}
 
@@ -89,12 +93,22 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 	if len(rep.Findings) == 0 {
 		fmt.Fprintln(w, "  none")
 	} else {
-		t := newTable(w, "severity", "code", "finding", "flows", "frames")
-		for _, f := range rep.Findings {
-			t.Append(string(f.Severity), f.Code, f.Title+"\n"+f.Detail, joinInts(f.Flows, 12), joinInts64(f.Frames, 8))
+		t := newTable(w, "#", "severity", "code", "finding", "flows", "frames")
+		for i, f := range rep.Findings {
+			t.Append(i+1, string(f.Severity), f.Code, f.Title, joinInts(f.Flows, 6), joinInts64(f.Frames, 6))
 		}
 		if err := t.Render(); err != nil {
 			return err
+		}
+		for i, f := range rep.Findings {
+			fmt.Fprintf(w, "\n[%d] %s %s: %s\n", i+1, strings.ToUpper(string(f.Severity)), f.Code, f.Title)
+			wrap(w, f.Detail, "    ", 100)
+			if f.Remediation != "" {
+				wrap(w, "Fix: "+f.Remediation, "    ", 100)
+			}
+			if len(f.Frames) > 0 {
+				fmt.Fprintf(w, "    Check in Wireshark: frame.number in {%s}\n", joinInts64(f.Frames, 12))
+			}
 		}
 	}
 	if len(rep.Remediation) > 0 {
@@ -114,13 +128,20 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 	if len(rep.Calls) > 0 {
 		fmt.Fprintln(w, "\nCalls")
 		t := newTable(w, "call", "start", "modality", "connectivity", "flows", "why")
-		for _, c := range rep.Calls {
+		calls := rep.Calls
+		if len(calls) > maxTableCalls && !o.Flows {
+			calls = calls[:maxTableCalls]
+		}
+		for _, c := range calls {
 			for _, s := range c.Streams {
 				t.Append(c.ID, c.Start.Format("15:04:05.000"), s.Modality, s.Connectivity, joinInts(s.Flows, 8), s.Why)
 			}
 		}
 		if err := t.Render(); err != nil {
 			return err
+		}
+		if len(calls) < len(rep.Calls) {
+			fmt.Fprintf(w, "  ... %d more calls (all of them with --flows or --format json)\n", len(rep.Calls)-len(calls))
 		}
 	}
 	if o.Flows {
@@ -139,6 +160,24 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 		}
 	}
 	return nil
+}
+
+// wrap prints text in lines of at most width columns, each indented.
+func wrap(w io.Writer, text, indent string, width int) {
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		fmt.Fprintln(w, line)
+	}
 }
 
 func firstLine(s string) string {

@@ -87,6 +87,17 @@ func verdicts(js []*judged, fs []Finding) []Verdict {
 		if ep == nil {
 			ep = DefaultEndpoints()
 		}
+		// UDP to the Office 365 relays outside any call (no modality
+		// known): a failure there fails every media feature; success
+		// alone does not show that a feature was used.
+		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.Server.Port()) && j.o365 != "" {
+			for _, f := range []string{FeatureAudio, FeatureVideo, FeatureSharing} {
+				if flowsOf[f] == nil {
+					flowsOf[f] = map[int]bool{}
+				}
+				flowsOf[f][j.ID] = true
+			}
+		}
 		for _, f := range featuresOf(ep, j) {
 			seen[f] = true
 			if flowsOf[f] == nil {
@@ -139,8 +150,6 @@ func verdicts(js []*judged, fs []Finding) []Verdict {
 		case failing:
 			v.Status = StatusFailing
 		case seen[feat]:
-			v.Status = StatusOK
-		case len(codes) > 0:
 			v.Status = StatusOK
 		}
 		for c := range codes {

@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
 // pkt is one transport payload read from a real capture (test code only).
@@ -28,21 +28,10 @@ func readShared(t testing.TB, rel string) []pkt {
 	return readCapture(t, sharedPath(t, rel))
 }
 
-// sharedPath mirrors pcaptest.Shared (../shared beside the repository or
-// $SFBTRACE_SHARED, skipping when absent); a local copy so this package's
-// tests do not break while internal/pcaptest is being edited.
+// sharedPath returns ../shared/rel, skipping the test when it is absent.
 func sharedPath(t testing.TB, rel string) string {
 	t.Helper()
-	d := os.Getenv("SFBTRACE_SHARED")
-	if d == "" {
-		_, file, _, _ := runtime.Caller(0)
-		d = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared")
-	}
-	p := filepath.Join(d, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping: %s not found (../shared absent; set SFBTRACE_SHARED)", rel)
-	}
-	return p
+	return pcaptest.Shared(t, rel)
 }
 
 // readCapture is a minimal pcap/pcapng reader (little-endian files, Ethernet,

@@ -109,7 +109,7 @@ func TestRTPMatchesTsharkLive(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed")
 	}
-	for _, name := range []string{"rtp.pcapng", "stun_dtls_rtp.pcapng"} {
+	for _, name := range []string{"rtp.pcapng", "stun_dtls_rtp.pcapng", "teams.pcap"} {
 		t.Run(name, func(t *testing.T) {
 			path := sharedPath(t, "pcaps/ndpi/"+name)
 			out, err := exec.Command("tshark", "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams",

@@ -229,9 +229,13 @@ func (s *rtpStream) update(h *RTPHeader, now int64, ms bool) {
 				d = -d
 			}
 			s.jitter += (d - s.jitter) / 16
-			s.maxJitter = max(s.maxJitter, s.jitter)
-			s.sumJitter += s.jitter
-			s.nJitter++
+			// Like Wireshark, leave marker packets (talkspurt start, last
+			// packet of a video frame) out of max/mean: the jump is expected.
+			if !h.Marker {
+				s.maxJitter = max(s.maxJitter, s.jitter)
+				s.sumJitter += s.jitter
+				s.nJitter++
+			}
 		}
 		s.transit, s.haveTransit = transit, true
 	}

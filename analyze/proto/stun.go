@@ -41,16 +41,15 @@ type STUNMethod uint16
 // calls it Refresh) and method 6 for Set Active Destination (RFC 8656 Send is
 // only ever an indication).
 const (
-	MethodBinding           STUNMethod = 0x001
-	MethodSharedSecret      STUNMethod = 0x002
-	MethodAllocate          STUNMethod = 0x003
-	MethodRefresh           STUNMethod = 0x004 // MS-TURN: Send request
-	MethodSend              STUNMethod = 0x006 // MS-TURN request: Set Active Destination
-	MethodData              STUNMethod = 0x007
-	MethodCreatePermission  STUNMethod = 0x008
-	MethodChannelBind       STUNMethod = 0x009
-	MethodMSDataIndication  STUNMethod = 0x0115 // MS-TURN Data Indication, pseudo method
-	MethodSetActiveDestinat            = MethodSend
+	MethodBinding          STUNMethod = 0x001
+	MethodSharedSecret     STUNMethod = 0x002
+	MethodAllocate         STUNMethod = 0x003
+	MethodRefresh          STUNMethod = 0x004 // MS-TURN: Send request
+	MethodSend             STUNMethod = 0x006 // MS-TURN request: Set Active Destination
+	MethodData             STUNMethod = 0x007
+	MethodCreatePermission STUNMethod = 0x008
+	MethodChannelBind      STUNMethod = 0x009
+	MethodMSDataIndication STUNMethod = 0x0115 // MS-TURN Data Indication (cookie-less 0x0115), pseudo method
 )
 
 func (m STUNMethod) String() string {

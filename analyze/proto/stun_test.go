@@ -116,6 +116,13 @@ func TestParseSTUNSynthetic(t *testing.T) {
 	if m, ok := ParseSTUN(v6); !ok || m.XORMapped != netip.MustParseAddrPort("[2001:db8:1234:5678:11:2233:4455:6677]:32853") {
 		t.Errorf("rfc5769 v6: got %v %v", m.XORMapped, ok)
 	}
+	// MS-TURN Set Active Destination request without cookie: MAGIC-COOKIE
+	// then DESTINATION-ADDRESS 93.71.110.205:16332.
+	sad := unhex(t, "00060014"+"0102030405060708090a0b0c0d0e0f10"+"000f000472c64bc6"+"0011000800013fcc5d476ecd")
+	if m, ok := ParseSTUN(sad); !ok || !m.MSTURN || m.Cookie || m.Method != MethodSend || m.Class != ClassRequest ||
+		m.Peer != netip.MustParseAddrPort("93.71.110.205:16332") {
+		t.Errorf("set active destination: got %+v %v", m, ok)
+	}
 	rejects := []struct{ name, hex string }{
 		{"short", "0001000c2112a442"},
 		{"top bits set", "c1010000" + "2112a442b7e7a701bc34d686fa87dfae"},
@@ -219,6 +226,15 @@ func TestSTUNStreamSplit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSTUNStatsMSMux(t *testing.T) {
+	var st STUNStats
+	st.Observe(true, unhex(t, hexTeamsMSMux), false)
+	st.Observe(true, rtpPacket(1, 2, 3, 0), false)
+	if st.MSMux != 1 || st.BindingSuccesses != 1 || st.Other != 1 || st.Malformed != 0 {
+		t.Errorf("got mux %d binding successes %d other %d malformed %d; want 1 1 1 0", st.MSMux, st.BindingSuccesses, st.Other, st.Malformed)
 	}
 }
 
@@ -484,7 +500,7 @@ func TestSTUNTeamsAllocateFlow(t *testing.T) {
 	}
 	s := st.Summary()
 	j, _ := json.Marshal(s)
-	want := `{"requests":3,"responses":2,"errors":1,"unanswered":0,"binding_requests":0,"binding_successes":0,` +
+	want := `{"requests":3,"responses":2,"errors":1,"answered":3,"unanswered":0,"binding_requests":0,"binding_successes":0,` +
 		`"allocate_requests":3,"allocate_successes":2,"allocate_errors":[401],"allocate_unanswered":0,` +
 		`"allocate_ok_after_401":true,"allocate_failed":false,"ms_turn":true,"ms_version":6,` +
 		`"ms_attributes":["0x8008","0x8050","0x8055","0x8095","0x8037","0x8006","0x000F"],` +

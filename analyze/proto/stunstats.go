@@ -26,7 +26,9 @@ type stunTxn struct {
 // the TCP reassembly buffers (once per direction) appear.
 type STUNStats struct {
 	Messages    int // STUN messages parsed (including ones inside MS-TURN DATA)
-	Malformed   int // payloads that did not parse as STUN (UDP only)
+	Malformed   int // payloads starting like STUN (first byte 0-3) that did not parse
+	Other       int // UDP payloads that are not STUN by their first byte (media, DTLS, ...)
+	MSMux       int // UDP payloads in MS multiplexed TURN (0xFF10) framing
 	Requests    int // request messages, retransmissions included
 	Responses   int // success responses
 	Errors      int // error responses
@@ -66,6 +68,15 @@ type STUNStats struct {
 // in-order segment of that direction.
 func (s *STUNStats) Observe(fromClient bool, payload []byte, tcp bool) {
 	if !tcp {
+		// Teams wraps ICE checks in multiplexed TURN (0xFF10) frames.
+		if _, inner, ok := MSMuxPayload(payload); ok {
+			s.MSMux++
+			payload = inner
+		}
+		if len(payload) == 0 || payload[0] > 3 {
+			s.Other++ // media, DTLS, ChannelData: not ours to judge
+			return
+		}
 		m, ok := ParseSTUN(payload)
 		if !ok {
 			s.Malformed++
@@ -269,6 +280,7 @@ type STUNSummary struct {
 	Requests           int      `json:"requests"`
 	Responses          int      `json:"responses"`
 	Errors             int      `json:"errors"`
+	Answered           int      `json:"answered"`
 	Unanswered         int      `json:"unanswered"`
 	BindingRequests    int      `json:"binding_requests"`
 	BindingSuccesses   int      `json:"binding_successes"`
@@ -295,6 +307,7 @@ func (s *STUNStats) Summary() STUNSummary {
 		Requests:           s.Requests,
 		Responses:          s.Responses,
 		Errors:             s.Errors,
+		Answered:           s.Answered,
 		Unanswered:         un,
 		BindingRequests:    s.BindingRequests,
 		BindingSuccesses:   s.BindingSuccesses,

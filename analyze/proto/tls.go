@@ -437,6 +437,18 @@ func (c *TLSConn) certificate(msg []byte) {
 	}
 }
 
+// HelloProgress reports, while the client's first record is still
+// incomplete, how many of its bytes arrived in order and how many it needs
+// (record header included); 0, 0 otherwise. A stall here (have < want) with
+// a reset is a firewall dropping the second segment of a large ClientHello.
+func (c *TLSConn) HelloProgress() (have, want int) {
+	d := &c.dir[1]
+	if c.HelloSeen || d.buf == nil || d.contig < 5 || d.records > 0 {
+		return 0, 0
+	}
+	return d.contig, 5 + int(be16(d.buf[3:]))
+}
+
 // Gap reports whether reassembly lost data in a direction before the
 // handshake was parsed (a missing segment, or more than 16 KiB).
 func (c *TLSConn) Gap() bool {
@@ -493,6 +505,8 @@ type TLSSummary struct {
 	ServerHelloSeen bool              `json:"server_hello_seen"`
 	PseudoTLS       bool              `json:"pseudo_tls,omitempty"`
 	Gap             bool              `json:"gap,omitempty"`
+	HelloHave       int               `json:"hello_have,omitempty"` // incomplete ClientHello record: bytes received
+	HelloWant       int               `json:"hello_want,omitempty"` // ... and bytes needed
 }
 
 // Summary returns the JSON-ready summary (allocates; call once per flow).
@@ -510,6 +524,7 @@ func (c *TLSConn) Summary() TLSSummary {
 		PseudoTLS:       c.PseudoTLS,
 		Gap:             c.Gap(),
 	}
+	s.HelloHave, s.HelloWant = c.HelloProgress()
 	for _, v := range c.Versions {
 		s.Versions = append(s.Versions, TLSVersionName(v))
 	}

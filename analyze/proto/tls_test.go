@@ -98,7 +98,8 @@ func TestTLSDetails(t *testing.T) {
 	// side still shows TLS 1.3 and the gap is reported.
 	for _, f := range tlsFlows(t, readShared(t, "pcaps/ndpi/tls_missing_ch_frag.pcap")) {
 		s := f.conn.Summary()
-		if s.SNI != "" || s.HelloSeen || !s.ServerHelloSeen || s.ServerVersion != "TLS1.3" || !s.Gap {
+		if s.SNI != "" || s.HelloSeen || !s.ServerHelloSeen || s.ServerVersion != "TLS1.3" || !s.Gap ||
+			s.HelloHave != 1024 || s.HelloWant != 5+0x5dc {
 			t.Errorf("tls_missing_ch_frag: got %+v", s)
 		}
 	}
