@@ -46,8 +46,11 @@ fuzz:
 golden:
 	$(GO) test ./cmd/... ./analyze/... -run Golden -update
 
+# Go benchmarks per stage, then sfbtrace vs the bare loop, tshark and
+# ndpiReader on the benchmark corpus (BENCHDATA, made by benchdata if missing).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./capture/ ./analyze/...
+	internal/bench/compare.sh $${BENCHDATA:-/tmp/sfbtrace-bench.pcap}
 
 benchdata:
 	$(GO) run ./pcaps/gen -bench $${BENCHDATA:-/tmp/sfbtrace-bench.pcap} -size $${SIZE:-1000000000} -seed 1

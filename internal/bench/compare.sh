@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Times sfbtrace's full diagnosis against the bare gopacket loop (the
+# yardstick), tshark's conversation statistics and ndpiReader on the same
+# benchmark corpus, in one run, and prints a markdown table: wall, Mpps,
+# MB/s, max RSS and the ratios the performance issue sets as targets.
+#
+# Usage: internal/bench/compare.sh [CORPUS] (default /tmp/sfbtrace-bench.pcap,
+# generated with `make benchdata` when missing). RUNS=3 by default; the
+# median wall time of the runs is reported.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CORPUS=${1:-${BENCHDATA:-/tmp/sfbtrace-bench.pcap}}
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-1000000000}
+
+if [ ! -s "$CORPUS" ]; then
+  echo "generating $CORPUS ($SIZE bytes)..." >&2
+  go run ./pcaps/gen -bench "$CORPUS" -size "$SIZE" -seed 1 >&2
+fi
+missing=()
+command -v tshark >/dev/null || missing+=(tshark)
+command -v ndpiReader >/dev/null || missing+=(libndpi-bin)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}..." >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+CGO_ENABLED=0 go build -trimpath -o "$bin/sfbtrace" ./cmd/sfbtrace
+go build -o "$bin/bareloop" ./internal/bench/bareloop
+
+bytes=$(stat -c %s "$CORPUS")
+packets=$(capinfos -c -M "$CORPUS" | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
+
+# run NAME CMD...: median wall seconds and max RSS (KB) over RUNS runs.
+declare -A WALL RSS
+run() {
+  local name=$1; shift
+  local walls=() rss=0
+  for _ in $(seq "$RUNS"); do
+    local out
+    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    walls+=("${out% *}")
+    local r=${out#* }
+    [ "$r" -gt "$rss" ] && rss=$r
+  done
+  WALL[$name]=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  RSS[$name]=$rss
+}
+
+run bareloop "$bin/bareloop" "$CORPUS"
+run sfbtrace "$bin/sfbtrace" analyze "$CORPUS"
+run ndpiReader ndpiReader -q -i "$CORPUS"
+run tshark tshark -n -q -z conv,tcp -z conv,udp -r "$CORPUS"
+
+echo "corpus: $CORPUS, $bytes bytes, $packets packets; $(nproc) cores; $(date -u +%F); median of $RUNS runs"
+echo
+echo "| tool | wall s | Mpps | MB/s | max RSS MB | wall vs sfbtrace |"
+echo "|---|---:|---:|---:|---:|---:|"
+for t in sfbtrace bareloop ndpiReader tshark; do
+  awk -v t="$t" -v w="${WALL[$t]}" -v r="${RSS[$t]}" -v p="$packets" -v b="$bytes" -v s="${WALL[sfbtrace]}" \
+    'BEGIN { printf "| %s | %.2f | %.2f | %.0f | %.0f | %.2fx |\n", t, w, p/w/1e6, b/w/1e6, r/1024, w/s }'
+done
+echo
+awk -v s="${WALL[sfbtrace]}" -v b="${WALL[bareloop]}" -v n="${WALL[ndpiReader]}" -v t="${WALL[tshark]}" -v r="${RSS[sfbtrace]}" 'BEGIN {
+  printf "targets: sfbtrace/bare loop %.2fx (<= 1.5x), tshark/sfbtrace %.1fx (>= 40x), ndpiReader/sfbtrace %.1fx (>= 4x), sfbtrace RSS %.0f MB (<= 150 MB)\n", s/b, t/s, n/s, r/1024 }'
