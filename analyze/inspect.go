@@ -125,7 +125,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.stunS = new(proto.STUNStats)
 			s.stunFirst = frame
 		}
-		s.stunS.Observe(fromClient, p, true)
+		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
 	}
 	if s.httpF == nil && fromClient && (s.tlsC == nil || !s.tlsC.HelloSeen) {

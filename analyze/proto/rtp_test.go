@@ -268,3 +268,23 @@ func TestRTPH263Offline(t *testing.T) {
 		t.Errorf("got %d packets %d lost max jitter %s; want 15 0 1.431", st.Packets, st.Lost, fp(st.MaxJitterMs))
 	}
 }
+
+// TestRTPWorstWindow: 50 s of 20 ms PCMU; packets 1000-1039 (second 20-21)
+// are lost: 40 of the 750 expected in that 15 s window, 5.3 %.
+func TestRTPWorstWindow(t *testing.T) {
+	var r RTPStats
+	t0 := time.Unix(1000, 0)
+	for i := range 2500 {
+		if i >= 1000 && i < 1040 {
+			continue
+		}
+		r.Observe(false, rtpPacket(uint16(i), uint32(i)*160, 7, 0), t0.Add(time.Duration(i)*20*time.Millisecond))
+	}
+	s := r.Summary().Streams[0]
+	if s.Lost != 40 || s.Direction != "s2c" || math.Abs(s.WorstLossPct15-40.0/750*100) > 0.2 {
+		t.Errorf("got lost %d worst window %.2f%%, want 40 and %.2f%%", s.Lost, s.WorstLossPct15, 40.0/750*100)
+	}
+	if s.JitterMs == nil || *s.JitterMs > 0.001 || s.WorstJitter15 == nil {
+		t.Errorf("got jitter %s worst window %s, want 0", fp(s.JitterMs), fp(s.WorstJitter15))
+	}
+}

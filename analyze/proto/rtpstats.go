@@ -76,6 +76,8 @@ type rtpStream struct {
 	winReceived    int
 	worstWinLoss   float64 // fraction
 	worstWinJitter float64
+	winJitSum      float64 // jitter samples of the current window, for its mean
+	winJitN        int
 }
 
 func (s *rtpStream) extMax() uint32 { return s.cycles + uint32(s.maxSeq) }
@@ -235,6 +237,8 @@ func (s *rtpStream) update(h *RTPHeader, now int64, ms bool) {
 				s.maxJitter = max(s.maxJitter, s.jitter)
 				s.sumJitter += s.jitter
 				s.nJitter++
+				s.winJitSum += s.jitter
+				s.winJitN++
 			}
 		}
 		s.transit, s.haveTransit = transit, true
@@ -254,10 +258,11 @@ func (s *rtpStream) closeWindow() {
 			s.worstWinLoss = lost
 		}
 	}
-	if s.clock > 0 {
-		s.worstWinJitter = max(s.worstWinJitter, s.jitter)
+	if s.winJitN > 0 {
+		s.worstWinJitter = max(s.worstWinJitter, s.winJitSum/float64(s.winJitN))
 	}
 	s.winExpected, s.winReceived = expected, 0
+	s.winJitSum, s.winJitN = 0, 0
 }
 
 // RTPStreamSummary is the JSON form of one SSRC's statistics. Jitter fields
@@ -276,8 +281,8 @@ type RTPStreamSummary struct {
 	JitterMs       *float64 `json:"jitter_ms"` // final RFC 3550 estimate
 	MaxJitterMs    *float64 `json:"max_jitter_ms"`
 	MeanJitterMs   *float64 `json:"mean_jitter_ms"`
-	WorstLossPct15 float64  `json:"worst_loss_pct_15s"` // worst 15 s window, percent
-	WorstJitter15  *float64 `json:"worst_jitter_ms_15s"`
+	WorstLossPct15 float64  `json:"worst_loss_pct_15s"`  // worst 15 s window, percent
+	WorstJitter15  *float64 `json:"worst_jitter_ms_15s"` // highest mean jitter of a 15 s window
 }
 
 // RTPSummary is the JSON form of a flow's RTP/RTCP statistics.

@@ -95,9 +95,10 @@ const (
 	MSAttr0800                               // 0x0800 nDPI marker
 	MSAttr8006                               // 0x8006 nDPI marker
 	MSAttrMagicCookie                        // 0x000F MS-TURN MAGIC-COOKIE
+	MSAttrBandwidth                          // 0x0010 MS-TURN BANDWIDTH
 )
 
-var msAttrTypes = [...]uint16{0x8008, 0x8050, 0x8055, 0x8054, 0x8095, 0x8037, 0x8070, 0x24DF, 0x3802, 0x8036, 0x0800, 0x8006, 0x000F}
+var msAttrTypes = [...]uint16{0x8008, 0x8050, 0x8055, 0x8054, 0x8095, 0x8037, 0x8070, 0x24DF, 0x3802, 0x8036, 0x0800, 0x8006, 0x000F, 0x0010}
 
 // NDPITeamsMarkers are the bits nDPI treats as a Teams/Skype call marker.
 const NDPITeamsMarkers = MSAttrCandidateID | MSAttr24DF | MSAttr3802 | MSAttr8036 |

@@ -150,7 +150,7 @@ func TestSTUNStreamRFC4571(t *testing.T) {
 		if !client.IsValid() {
 			client = p.src
 		}
-		st.Observe(p.src == client, p.payload, true)
+		st.ObserveTCP(p.src == client, p.seq, p.payload)
 	}
 	if got := st.Framing(); got != FramingRFC4571 {
 		t.Errorf("got framing %v, want rfc4571", got)
@@ -170,7 +170,7 @@ func TestSTUNStreamBackToBack(t *testing.T) {
 	var st STUNStats
 	for _, p := range pkts {
 		if p.tcp && len(p.payload) > 0 {
-			st.Observe(true, p.payload, true)
+			st.ObserveTCP(true, p.seq, p.payload)
 		}
 	}
 	// nDPI: 4 client packets, the last holding three 28-byte Allocates.
@@ -226,6 +226,30 @@ func TestSTUNStreamSplit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSTUNObserveTCPRetransmit: retransmitted and overlapping segments are
+// trimmed by sequence number; a gap restarts framing at the next segment.
+func TestSTUNObserveTCPRetransmit(t *testing.T) {
+	a := unhex(t, hexTeamsAllocReq)
+	f := slices.Concat([]byte{0, byte(len(a))}, a) // RFC 4571 frame, 70 bytes
+	stream := slices.Concat(f, f, f)
+	var st STUNStats
+	var isn uint32 = 0xFFFFFFF0 // wraps
+	st.ObserveTCP(true, isn, stream[:50])
+	st.ObserveTCP(true, isn, stream[:50])         // retransmission
+	st.ObserveTCP(true, isn+30, stream[30:100])   // overlap
+	st.ObserveTCP(true, isn+100, stream[100:140]) // completes frame 2
+	st.ObserveTCP(true, isn+140, stream[140:])
+	if st.Messages != 3 || st.TCPRetransmits != 2 || st.Malformed != 0 {
+		t.Errorf("got %d messages %d retransmits %d malformed; want 3 2 0", st.Messages, st.TCPRetransmits, st.Malformed)
+	}
+	var gap STUNStats
+	gap.ObserveTCP(true, 1, stream[:30])  // partial frame 1
+	gap.ObserveTCP(true, 71, stream[70:]) // frame 1's tail lost: restart at frame 2
+	if gap.Messages != 2 || gap.TCPGaps != 1 || gap.Malformed != 0 {
+		t.Errorf("gap: got %d messages %d gaps %d malformed; want 2 1 0", gap.Messages, gap.TCPGaps, gap.Malformed)
 	}
 }
 
@@ -324,9 +348,13 @@ func TestSTUNNoAlloc(t *testing.T) {
 	rest := msgs[3][30:]
 	st.Observe(true, seg, true)
 	st.Observe(true, rest, true)
+	seq := uint32(0)
 	if n := testing.AllocsPerRun(100, func() {
 		st.Observe(true, seg, true)
 		st.Observe(true, rest, true)
+		st.ObserveTCP(false, seq, seg)
+		st.ObserveTCP(false, seq+uint32(len(seg)), rest)
+		seq += uint32(len(seg) + len(rest))
 	}); n != 0 {
 		t.Errorf("STUNStats.Observe (TCP) allocates %v times, want 0", n)
 	}
@@ -369,6 +397,9 @@ func FuzzParseSTUN(f *testing.F) {
 		st.Observe(true, b, false)
 		st.Observe(true, b, true)
 		st.Observe(false, b, true)
+		st.ObserveTCP(false, 7, b)
+		st.ObserveTCP(false, 3, b)     // overlap
+		st.ObserveTCP(false, 1<<31, b) // gap
 	})
 }
 
@@ -503,7 +534,7 @@ func TestSTUNTeamsAllocateFlow(t *testing.T) {
 	want := `{"requests":3,"responses":2,"errors":1,"answered":3,"unanswered":0,"binding_requests":0,"binding_successes":0,` +
 		`"allocate_requests":3,"allocate_successes":2,"allocate_errors":[401],"allocate_unanswered":0,` +
 		`"allocate_ok_after_401":true,"allocate_failed":false,"ms_turn":true,"ms_version":6,` +
-		`"ms_attributes":["0x8008","0x8050","0x8055","0x8095","0x8037","0x8006","0x000F"],` +
+		`"ms_attributes":["0x8008","0x8050","0x8055","0x8095","0x8037","0x8006","0x000F","0x0010"],` +
 		`"mapped":["80.181.206.72:60673"],"mapped_changed":false,"relayed":"52.114.250.141:3480"}`
 	if string(j) != want {
 		t.Errorf("got  %s\nwant %s", j, want)

@@ -58,10 +58,48 @@ type STUNStats struct {
 	Answered int // transactions with a response
 	Evicted  int // pending transactions dropped from the bounded table
 
-	saw401 bool
-	txns   [stunMaxTxns]stunTxn
-	next   int
-	stream [2]*STUNStream // TCP framing, per direction (0 server->client, 1 client->server)
+	TCPRetransmits int // ObserveTCP: segments (or parts) already fed, dropped
+	TCPGaps        int // ObserveTCP: missing data; framing restarted at the next segment
+
+	saw401  bool
+	txns    [stunMaxTxns]stunTxn
+	next    int
+	stream  [2]*STUNStream // TCP framing, per direction (0 server->client, 1 client->server)
+	tcpNext [2]uint32      // ObserveTCP: next expected sequence number
+	seqOK   [2]bool
+}
+
+// ObserveTCP feeds one TCP segment in capture order: it uses seq to drop
+// retransmitted bytes and, after a gap (a segment lost before the capture
+// point), restarts framing at the new segment rather than misparse.
+// Segments must carry payload; SYN/FIN-only segments are ignored.
+func (s *STUNStats) ObserveTCP(fromClient bool, seq uint32, payload []byte) {
+	if len(payload) == 0 {
+		return
+	}
+	d := 0
+	if fromClient {
+		d = 1
+	}
+	if s.seqOK[d] {
+		switch off := int32(seq - s.tcpNext[d]); {
+		case off < 0:
+			if int(-off) >= len(payload) {
+				s.TCPRetransmits++
+				return
+			}
+			s.TCPRetransmits++
+			payload = payload[-off:]
+			seq = s.tcpNext[d]
+		case off > 0:
+			s.TCPGaps++
+			if st := s.stream[d]; st != nil {
+				st.Resync()
+			}
+		}
+	}
+	s.tcpNext[d], s.seqOK[d] = seq+uint32(len(payload)), true
+	s.Observe(fromClient, payload, true)
 }
 
 // Observe feeds one payload of the flow. For TCP, payload is the next

@@ -51,6 +51,12 @@ type STUNStream struct {
 	buf  [stunStreamBuf]byte
 }
 
+// Resync drops a carried partial frame after bytes were lost, so that
+// parsing restarts at the next segment (which usually starts a frame).
+func (s *STUNStream) Resync() {
+	s.r, s.n, s.skip, s.in = 0, 0, 0, nil
+}
+
 // Write hands the stream the next in-order segment payload.
 func (s *STUNStream) Write(p []byte) { s.in = p }
 

@@ -29,19 +29,20 @@ type span struct{ start, end int }
 
 // tlsDir reassembles one direction by sequence number from its first byte.
 type tlsDir struct {
-	started bool
-	done    bool // nothing more to learn from this direction
-	gap     bool // data was lost (a hole never filled, or past the cap)
-	isn     uint32
-	buf     []byte
-	contig  int // bytes [0, contig) are present
-	spans   [tlsMaxHoles]span
-	nspans  int
-	recOff  int  // next record header in buf
-	hsLen   int  // handshake bytes compacted at buf[:hsLen]
-	hsOff   int  // next handshake message in buf[:hsLen]
-	ccs     bool // ChangeCipherSpec seen: later records are encrypted
-	records int
+	started    bool
+	done       bool // nothing more to learn from this direction
+	gap        bool // data was lost (a hole never filled, or past the cap)
+	isn        uint32
+	buf        []byte
+	contig     int // bytes [0, contig) are present
+	spans      [tlsMaxHoles]span
+	nspans     int
+	recOff     int  // next record header in buf
+	hsLen      int  // handshake bytes compacted at buf[:hsLen]
+	hsOff      int  // next handshake message in buf[:hsLen]
+	ccs        bool // ChangeCipherSpec seen: later records are encrypted
+	httpPrefix bool // HTTP proxy CONNECT request/answer precedes the records
+	records    int
 }
 
 // TLSConn extracts what a firewall diagnosis needs from a TLS handshake: the
@@ -74,8 +75,10 @@ type TLSConn struct {
 	HelloSeen       bool
 	ServerHelloSeen bool
 	CertificateSeen bool
-	PseudoTLS       bool // SfB pseudo-TLS: SH+SHD in one record, no certificate
-	NotTLS          bool // a direction did not start with a TLS record
+	PseudoTLS       bool   // SfB pseudo-TLS: SH+SHD in one record, no certificate
+	ProxyTarget     string // HTTP CONNECT target ("host:port") when tunnelled through a proxy
+	ProxyStatus     int    // the proxy's answer to CONNECT (200, 407, ...)
+	NotTLS          bool   // a direction did not start with a TLS record
 
 	dir [2]tlsDir // 0 server->client, 1 client->server
 }
@@ -110,8 +113,18 @@ func (c *TLSConn) Observe(fromClient bool, seq uint32, syn bool, payload []byte)
 	off := int(int32(seq - d.isn))
 	if d.buf == nil {
 		if off == 0 && (payload[0] < 20 || payload[0] > 23) {
-			d.done, c.NotTLS = true, true // not a TLS record: stop at once
-			return
+			// An HTTP proxy tunnel (CONNECT, then "HTTP/1.1 200") carries
+			// the TLS handshake after the HTTP headers.
+			switch {
+			case fromClient && hasPrefixFold(payload, "CONNECT "):
+				d.httpPrefix = true
+			case !fromClient && c.dir[1].httpPrefix || !fromClient && c.ProxyTarget != "":
+				d.httpPrefix = hasPrefixFold(payload, "HTTP/1.")
+			}
+			if !d.httpPrefix {
+				d.done, c.NotTLS = true, true // not a TLS record: stop at once
+				return
+			}
 		}
 		d.buf = make([]byte, 0, tlsInitBuffer)
 	}
@@ -176,6 +189,9 @@ func (c *TLSConn) write(d *tlsDir, off int, p []byte) {
 // parse walks complete records in buf[recOff:contig], compacting handshake
 // payloads to buf[:hsLen], then parses complete handshake messages.
 func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
+	if d.httpPrefix && !c.skipHTTP(d, fromClient) {
+		return
+	}
 	for d.recOff+5 <= d.contig {
 		h := d.buf[d.recOff:]
 		typ, n := h[0], int(be16(h[3:]))
@@ -226,6 +242,43 @@ func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
 	if d.recOff >= tlsMaxBuffer {
 		d.done = true
 	}
+}
+
+// skipHTTP consumes the HTTP CONNECT request or the proxy's answer before
+// the tunnelled TLS; it reports whether records follow.
+func (c *TLSConn) skipHTTP(d *tlsDir, fromClient bool) bool {
+	v := d.buf[:d.contig]
+	end := -1
+	for i := 0; i+4 <= len(v); i++ {
+		if v[i] == '\r' && v[i+1] == '\n' && v[i+2] == '\r' && v[i+3] == '\n' {
+			end = i + 4
+			break
+		}
+	}
+	if end < 0 {
+		if d.contig >= tlsInitBuffer {
+			d.done, c.NotTLS = true, true // no end of headers in 4 KiB: not a proxy tunnel
+		}
+		return false
+	}
+	line, _, _ := sipLine(v)
+	if fromClient {
+		// "CONNECT host:port HTTP/1.1"
+		target := line[len("CONNECT "):]
+		if sp := indexByte(target, ' '); sp >= 0 {
+			target = target[:sp]
+		}
+		c.ProxyTarget = string(target)
+	} else if len(line) >= 12 && digit(line[9]) && digit(line[10]) && digit(line[11]) {
+		c.ProxyStatus = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+		if c.ProxyStatus/100 != 2 {
+			d.done = true // the proxy refused the tunnel
+			return false
+		}
+	}
+	d.httpPrefix = false
+	d.recOff = end
+	return true
 }
 
 // handshake parses complete handshake messages; recStart is where the bytes
@@ -443,10 +496,10 @@ func (c *TLSConn) certificate(msg []byte) {
 // a reset is a firewall dropping the second segment of a large ClientHello.
 func (c *TLSConn) HelloProgress() (have, want int) {
 	d := &c.dir[1]
-	if c.HelloSeen || d.buf == nil || d.contig < 5 || d.records > 0 {
+	if c.HelloSeen || d.buf == nil || d.httpPrefix || d.contig < d.recOff+5 || d.records > 0 {
 		return 0, 0
 	}
-	return d.contig, 5 + int(be16(d.buf[3:]))
+	return d.contig - d.recOff, 5 + int(be16(d.buf[d.recOff+3:]))
 }
 
 // Gap reports whether reassembly lost data in a direction before the
@@ -505,6 +558,8 @@ type TLSSummary struct {
 	ServerHelloSeen bool              `json:"server_hello_seen"`
 	PseudoTLS       bool              `json:"pseudo_tls,omitempty"`
 	Gap             bool              `json:"gap,omitempty"`
+	ProxyTarget     string            `json:"proxy_target,omitempty"`
+	ProxyStatus     int               `json:"proxy_status,omitempty"`
 	HelloHave       int               `json:"hello_have,omitempty"` // incomplete ClientHello record: bytes received
 	HelloWant       int               `json:"hello_want,omitempty"` // ... and bytes needed
 }
@@ -522,6 +577,8 @@ func (c *TLSConn) Summary() TLSSummary {
 		HelloSeen:       c.HelloSeen,
 		ServerHelloSeen: c.ServerHelloSeen,
 		PseudoTLS:       c.PseudoTLS,
+		ProxyTarget:     c.ProxyTarget,
+		ProxyStatus:     c.ProxyStatus,
 		Gap:             c.Gap(),
 	}
 	s.HelloHave, s.HelloWant = c.HelloProgress()

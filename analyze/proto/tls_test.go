@@ -174,6 +174,40 @@ func TestTLSPseudoTLS(t *testing.T) {
 	}
 }
 
+// TestTLSProxyConnect: through an HTTP proxy the handshake follows the
+// CONNECT exchange; a refused tunnel keeps the proxy's status.
+func TestTLSProxyConnect(t *testing.T) {
+	ch := unhex(t, hexTeamsClientHello)
+	req := []byte("CONNECT euaz.tr.teams.microsoft.com:443 HTTP/1.1\r\nHost: euaz.tr.teams.microsoft.com:443\r\n\r\n")
+	var c TLSConn
+	c.Observe(true, 1000, true, nil)
+	c.Observe(true, 1001, false, req[:20])
+	c.Observe(true, 1021, false, append(req[20:], ch[:30]...))
+	c.Observe(false, 5000, false, []byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+	if c.HelloSeen {
+		t.Fatal("hello seen before it was complete")
+	}
+	if have, want := c.HelloProgress(); have != 30 || want != len(ch) {
+		t.Errorf("HelloProgress = %d, %d; want 30, %d", have, want, len(ch))
+	}
+	c.Observe(true, 1001+uint32(len(req))+30, false, ch[30:])
+	s := c.Summary()
+	if s.SNI != "euaz.tr.teams.microsoft.com" || s.ProxyTarget != "euaz.tr.teams.microsoft.com:443" || s.ProxyStatus != 200 || c.NotTLS {
+		t.Errorf("got %+v", s)
+	}
+	var refused TLSConn
+	refused.Observe(true, 1, false, req)
+	refused.Observe(false, 1, false, []byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\n\r\n"))
+	if refused.ProxyStatus != 407 || refused.HelloSeen {
+		t.Errorf("refused: got %+v", refused.Summary())
+	}
+	var plain TLSConn
+	plain.Observe(true, 1, false, []byte("GET / HTTP/1.1\r\n\r\n"))
+	if !plain.NotTLS {
+		t.Error("plain HTTP not marked NotTLS")
+	}
+}
+
 func TestTLSAlert(t *testing.T) {
 	var c TLSConn
 	c.Observe(true, 100, false, unhex(t, hexTeamsClientHello))
@@ -219,7 +253,8 @@ func FuzzTLSConn(f *testing.F) {
 	f.Add(ch, 50, uint32(0))                                   // whole hello, split mid-extension
 	f.Add(ch, 3, uint32(7))                                    // split inside the record header, second piece late
 	f.Add([]byte{22, 3, 1, 0xFF, 0xFF, 1, 0, 0}, 6, uint32(0)) // record longer than the cap
-	f.Add([]byte{21, 3, 3, 0, 2, 2, 40}, 0, uint32(0))         // alert first
+	f.Add([]byte{21, 3, 3, 0, 2, 2, 40}, 0, uint32(0))
+	f.Add(append([]byte("CONNECT a:443 HTTP/1.1\r\n\r\n"), ch...), 9, uint32(0)) // proxy tunnel, cut in the request line         // alert first
 	f.Fuzz(func(t *testing.T, b []byte, cut int, skew uint32) {
 		if cut < 0 || cut > len(b) {
 			cut = len(b)
@@ -229,6 +264,11 @@ func FuzzTLSConn(f *testing.F) {
 		c.Observe(true, 1000+uint32(cut)+skew%4, false, b[cut:])
 		c.Observe(false, 0, true, nil)
 		c.Observe(false, 1, false, b)
+		var p TLSConn
+		p.Observe(true, 1, false, []byte("CONNECT x:1 HTTP/1.1\r\n\r\n"))
+		p.Observe(true, 26, false, b)
+		p.Observe(false, 9, false, append([]byte("HTTP/1.0 "), b...))
+		p.Summary()
 		c.Summary()
 		ParseClientHello(b)
 	})
