@@ -43,14 +43,14 @@ func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality str
 	return local, flowModality(j, local), true
 }
 
-// flowModality: the client media port decides (REFERENCE.md: modality
-// comes from the client source port), else the RTP payload type, else the
-// class, else audio.
+// flowModality: the RTP payload types when known (what the flow carries),
+// else the client media port (REFERENCE.md: the client source port, not the
+// relay port, gives the modality), else the class, else audio.
 func flowModality(j *judged, local netip.AddrPort) string {
-	if m := mediaClassForPort(local.Port()); m != "" {
+	if m := rtpModality(j.pl.rtp()); m != "" {
 		return m
 	}
-	if m := rtpModality(j.pl.rtp()); m != "" {
+	if m := mediaClassForPort(local.Port()); m != "" {
 		return m
 	}
 	if isMediaClass(j.Class) {
@@ -286,7 +286,11 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	j, local := js[best], locals[best]
 	remote := remoteOf(j, local)
 	s.Connectivity = j.Connectivity
-	pk := fmt.Sprintf("%d/%d packets", j.Dir[c2s].Packets, j.Dir[s2c].Packets)
+	sent, recv := j.Dir[c2s].Packets, j.Dir[s2c].Packets
+	if local == j.Server {
+		sent, recv = recv, sent
+	}
+	pk := fmt.Sprintf("%d packets sent, %d received", sent, recv)
 	switch s.Connectivity {
 	case ConnDirect:
 		s.Why = fmt.Sprintf("DIRECT: peer to peer, UDP %s <-> %s (%s)", local, remote, pk)

@@ -17,6 +17,29 @@ type detectContext struct {
 	// explains it, so one root cause yields one finding (a RST after 300 s
 	// of silence is idle-cut, not also tcp-reset).
 	claimed map[int]string
+
+	o365Calls map[int]bool // calls with a flow to Office 365 (lazy)
+}
+
+// isO365Media reports a media flow that belongs to Skype/Teams: its server
+// is Office 365, or its call has a flow to Office 365 (a peer-to-peer leg
+// of a Teams call). RTP between SIP phones elsewhere is not our business.
+func (dc *detectContext) isO365Media(j *judged) bool {
+	if dc.area(j) != "" {
+		return true
+	}
+	if j.Call == 0 {
+		return false
+	}
+	if dc.o365Calls == nil {
+		dc.o365Calls = map[int]bool{}
+		for _, k := range dc.flows {
+			if k.Call != 0 && dc.area(k) != "" {
+				dc.o365Calls[k.Call] = true
+			}
+		}
+	}
+	return dc.o365Calls[j.Call]
 }
 
 // detector returns findings, one per root cause.

@@ -105,7 +105,7 @@ func detectOneWayMedia(dc *detectContext) []Finding {
 	b := newFinding(CodeOneWayMedia, SeverityError)
 	var parts []string
 	for _, j := range dc.flows {
-		if j.Proto != protoUDP || dc.isClaimed(j) {
+		if j.Proto != protoUDP || dc.isClaimed(j) || !dc.isO365Media(j) {
 			continue
 		}
 		if r := j.pl.rtp(); r != nil && len(r.Streams) > 0 {
@@ -228,7 +228,7 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 		}
 		r := j.pl.rtp()
 		m := rtpModality(r)
-		if m == "" {
+		if m == "" || !dc.isO365Media(j) {
 			continue
 		}
 		// The client side must be the local one sending media.
@@ -260,8 +260,8 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 	}
 	var fs []Finding
 	if !blocked.empty() {
-		detail := fmt.Sprintf("%s send media from source ports outside the client media range 50000-50059 and get no answer: %s.",
-			plural(len(blocked.f.Flows), "flow"), listDesc(blockedParts, 5))
+		detail := fmt.Sprintf("%s %s media from source ports outside the client media range 50000-50059 and %s no answer: %s.",
+			plural(len(blocked.f.Flows), "flow"), verb(len(blocked.f.Flows), "sends", "send"), verb(len(blocked.f.Flows), "gets", "get"), listDesc(blockedParts, 5))
 		if len(inRangeOK) > 0 {
 			detail += fmt.Sprintf(" Media from %s (inside the range) is answered: the firewall rule only covers source ports 50000-50059.", listDesc(uniq(inRangeOK), 3))
 		}
@@ -270,8 +270,8 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 	}
 	if !out.empty() {
 		fs = append(fs, out.done("Media from client ports outside 50000-50059",
-			fmt.Sprintf("%s send media from source ports outside the client media range 50000-50059: %s. It works here, but port-based firewall rules and QoS policies for 50000-50059 do not match it.",
-				plural(len(out.f.Flows), "flow"), listDesc(outParts, 5)), rulePortRanges))
+			fmt.Sprintf("%s %s media from source ports outside the client media range 50000-50059: %s. It works here, but port-based firewall rules and QoS policies for 50000-50059 do not match it.",
+				plural(len(out.f.Flows), "flow"), verb(len(out.f.Flows), "sends", "send"), listDesc(outParts, 5)), rulePortRanges))
 	}
 	if !sub.empty() {
 		fs = append(fs, sub.done("Media from another modality's port sub-range",
@@ -309,7 +309,7 @@ func detectMediaQuality(dc *detectContext) []Finding {
 	var parts []string
 	for _, j := range dc.flows {
 		r := j.pl.rtp()
-		if r == nil {
+		if r == nil || !dc.isO365Media(j) {
 			continue
 		}
 		for _, s := range r.Streams {
@@ -379,6 +379,11 @@ func detectNATMappingChanged(dc *detectContext) []Finding {
 		if len(seq) < 2 {
 			continue
 		}
+		if len(frames) == 0 {
+			// The facts carry no frame per mapping: point at the flow's
+			// first STUN request and its first answer.
+			frames = []int64{st.FirstRequestFrame, j.Dir[s2c].FirstFrame}
+		}
 		b.add(j, j.First, frames...)
 		s := make([]string, len(seq))
 		for i, m := range seq {
@@ -443,7 +448,11 @@ func detectTLSIntercepted(dc *detectContext) []Finding {
 		if isMicrosoftIssuer(tl.CertIssuer) {
 			continue
 		}
-		b.add(j, j.First, tl.ClientHelloFrame, tl.ServerHelloFrame)
+		hello := tl.ClientHelloFrame
+		if hello == 0 {
+			hello = j.tcp.helloFrame
+		}
+		b.add(j, j.First, hello, tl.ServerHelloFrame)
 		issuers = append(issuers, tl.CertIssuer)
 		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %s): certificate %q issued by %q", j.Client, j.Server, name, tl.CertSubject, tl.CertIssuer))
 	}
@@ -478,8 +487,8 @@ func detectViaProxy(dc *detectContext) []Finding {
 	if b.empty() {
 		return nil
 	}
-	detail := fmt.Sprintf("%s to Office 365 go through an HTTP proxy: %s. The article and Microsoft ask to bypass proxies for these services; media cannot go through a proxy at all.",
-		plural(len(b.f.Flows), "connection"), listDesc(parts, 5))
+	detail := fmt.Sprintf("%s to Office 365 %s through an HTTP proxy: %s. The article and Microsoft ask to bypass proxies for these services; media cannot go through a proxy at all.",
+		plural(len(b.f.Flows), "connection"), verb(len(b.f.Flows), "goes", "go"), listDesc(parts, 5))
 	return []Finding{b.done("Office 365 traffic tunnelled through an HTTP proxy", detail, ruleBypassProxy)}
 }
 
@@ -487,7 +496,9 @@ func detectViaProxy(dc *detectContext) []Finding {
 // Teams, identity, Exchange, SharePoint), per the article's URL list.
 func (dc *detectContext) neededName(n string) bool {
 	n = strings.ToLower(strings.TrimSuffix(n, "."))
-	for _, p := range []string{"lyncdiscover.", "lyncdiscoverinternal.", "sip.", "sipexternal.", "_sip._tls.", "_sipfederationtls._tcp.", "_sipinternaltls._tcp."} {
+	// Skype for Business discovery records. Not "sip." or "_sip._tls.":
+	// every SIP provider uses those.
+	for _, p := range []string{"lyncdiscover.", "lyncdiscoverinternal.", "_sipfederationtls._tcp."} {
 		if strings.HasPrefix(n, p) {
 			return true
 		}

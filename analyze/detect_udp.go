@@ -154,9 +154,9 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 		if !in.admin {
 			title = fmt.Sprintf("Destination unreachable reported by %s", in.from)
 		}
-		who := "the device"
+		who := "The device"
 		if isLocalAddr(in.from) {
-			who = "the local device"
+			who = "The local device"
 		}
 		detail := fmt.Sprintf("%s %s answered %s with %s: %s.", who, in.from, plural(len(in.pairs), "flow"), listDesc(kinds, 3), listDesc(in.pairs, 6))
 		if in.admin {
@@ -455,8 +455,8 @@ func detectNonO365Destination(dc *detectContext) []Finding {
 		if set.sev != SeverityInfo {
 			state = "failing"
 		}
-		detail := fmt.Sprintf("%s on Skype/Teams ports or names go to addresses outside the Office 365 ranges (%s): %s. A proxy, a stale or hijacked DNS answer, or a third-party STUN server.",
-			plural(len(set.js), "flow"), state, listDesc(parts, 6))
+		detail := fmt.Sprintf("%s on Skype/Teams ports or names %s to addresses outside the Office 365 ranges (%s): %s. A proxy, a stale or hijacked DNS answer, or a third-party STUN server.",
+			plural(len(set.js), "flow"), verb(len(set.js), "goes", "go"), state, listDesc(parts, 6))
 		rem := ""
 		if set.sev != SeverityInfo {
 			rem = "Make *.lync.com and *.teams.microsoft.com resolve to the Office 365 ranges (check the DNS resolver and any proxy), then " + lowerFirst(ruleTCP443Skype)

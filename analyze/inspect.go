@@ -105,8 +105,12 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			}
 			s.tlsC = new(proto.TLSConn)
 		}
-		s.tlsC.Observe(fromClient, r.seq, syn, p)
-		if s.tlsC.NotTLS && !s.tlsC.HelloSeen {
+		c := s.tlsC
+		c.Observe(fromClient, r.seq, syn, p)
+		// Stop feeding the reassembler once it has what the report uses:
+		// not TLS, or both hellos and (TLS 1.2) the certificate.
+		if (c.NotTLS && !c.HelloSeen) ||
+			(c.HelloSeen && c.ServerHelloSeen && (c.ServerVersion >= 0x0304 || c.CertificateSeen || c.PseudoTLS)) {
 			s.tlsOff = true
 		}
 	}

@@ -9,12 +9,21 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT is
+// set: near it the garbage collector works harder instead of letting the
+// heap double, which keeps a gateway's RSS bounded on big captures.
+const memoryLimit = 128 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	context.AfterFunc(ctx, stop) // second ^C gets the default action
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
