@@ -28,11 +28,12 @@ type Options struct {
 
 // Default timeouts. TCP connections may idle for hours (SIP signalling
 // lives as long as the user is signed in; the article asks proxies for an
-// 8-hour timeout), so the idle-cut detector needs long-lived flows; UDP
-// media and STUN flows keep-alive every few seconds.
+// 8-hour timeout), so the idle-cut detector needs long-lived flows. UDP
+// flows get 10 minutes: SIP over UDP re-registers every ~5 minutes (sip.pcap
+// idles 287 s) and tshark's conversations, our oracle, never split them.
 const (
 	defaultMaxFlows       = 1 << 20
-	defaultUDPTimeout     = 2 * time.Minute
+	defaultUDPTimeout     = 10 * time.Minute
 	defaultTCPTimeout     = 9 * time.Hour
 	defaultTCPOpenTimeout = 2 * time.Minute
 	defaultCloseGrace     = 10 * time.Second

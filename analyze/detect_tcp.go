@@ -69,8 +69,8 @@ func abs(x int) int {
 // the server's first packet (the SYN-ACK).
 func forgedRST(j *judged) bool {
 	t := &j.tcp
-	if t.rstFrame == 0 || t.rstSide != s2c || !t.synAckSeen {
-		return false
+	if t.rstFrame == 0 || t.rstSide != s2c || j.Dir[s2c].FirstFrame == t.rstFrame {
+		return false // no other server packet to compare with
 	}
 	return abs(int(t.rstTTL)-int(j.Dir[s2c].TTLFirst)) > middleboxTTLDelta
 }
@@ -82,7 +82,7 @@ func rstFromDesc(j *judged) string {
 		return fmt.Sprintf("from the client %s (%s)", j.Client.Addr(), hopsDesc(t.rstTTL))
 	}
 	if forgedRST(j) {
-		return fmt.Sprintf("claiming to come from %s but with %s while the server's SYN-ACK had %s: forged by a middlebox",
+		return fmt.Sprintf("claiming to come from %s but with %s while the server's first packet had %s: forged by a middlebox",
 			j.Server.Addr(), hopsDesc(t.rstTTL), hopsDesc(j.Dir[s2c].TTLFirst))
 	}
 	return fmt.Sprintf("from %s (%s)", j.Server.Addr(), hopsDesc(t.rstTTL))
@@ -183,7 +183,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 	var js []*judged
 	for _, j := range dc.flows {
 		t := &j.tcp
-		if j.Proto != protoTCP || dc.isClaimed(j) || !t.synSeen || t.synAckSeen || j.Dir[s2c].Packets > 0 || len(j.icmp) > 0 {
+		if j.Proto != protoTCP || dc.isClaimed(j) || !t.synSeen || t.synAckSeen || j.Dir[s2c].Packets > 0 || j.hasUnreachable() {
 			continue
 		}
 		if j.Dir[c2s].Flags&tcpACK != 0 {
@@ -340,7 +340,9 @@ func detectTCPReset(dc *detectContext) []Finding {
 	var js []*judged
 	for _, j := range dc.flows {
 		t := &j.tcp
-		if j.Proto != protoTCP || dc.isClaimed(j) || t.rstFrame == 0 || !t.synAckSeen || !t.established && t.helloFrame == 0 {
+		// Established: handshake seen, or (capture started mid-flow) data
+		// both ways. A SYN answered by RST is tcp-refused.
+		if j.Proto != protoTCP || dc.isClaimed(j) || t.rstFrame == 0 || !t.established || t.synSeen && !t.synAckSeen {
 			continue
 		}
 		if t.rstSide == c2s {

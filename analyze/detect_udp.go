@@ -173,7 +173,7 @@ func isSTUNPort(p uint16) bool { return p >= 3478 && p <= 3481 }
 
 // udpUnanswered: the client sent, nothing came back, and there was time.
 func (dc *detectContext) udpUnanswered(j *judged) bool {
-	if j.Proto != protoUDP || j.Dir[c2s].Packets == 0 || j.Dir[s2c].Packets > 0 || len(j.icmp) > 0 {
+	if j.Proto != protoUDP || j.Dir[c2s].Packets == 0 || j.Dir[s2c].Packets > 0 || j.hasUnreachable() {
 		return false
 	}
 	if j.Dir[c2s].Packets < 2 && dc.captureEnd()-j.Dir[c2s].First < int64(udpAnswerWait) {
@@ -271,7 +271,7 @@ func flowList(js []*judged, max int) string {
 // failed reports a flow that never got an answer (UDP unanswered, TCP S0
 // or REJ, or an ICMP error).
 func (dc *detectContext) failed(j *judged) bool {
-	if len(j.icmp) > 0 && j.Dir[s2c].Packets == 0 {
+	if j.hasUnreachable() && j.Dir[s2c].Packets == 0 {
 		return true
 	}
 	if j.Proto == protoUDP {
@@ -471,4 +471,15 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return string(s[0]|0x20) + s[1:]
+}
+
+// hasUnreachable reports an ICMP destination-unreachable quoting the flow
+// (icmp-unreachable explains such a flow; time-exceeded does not).
+func (j *judged) hasUnreachable() bool {
+	for _, h := range j.icmp {
+		if isICMPUnreachable(h) {
+			return true
+		}
+	}
+	return false
 }
