@@ -261,15 +261,8 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	}
 	// UDP to the relays from the same client, in this stream or not (a
 	// client may probe the relays from other ports).
-	udpTried, udpFailed := 0, 0
-	for _, j := range dc.flows {
-		if j.Proto == protoUDP && j.Client.Addr() == locals[0].Addr() && dc.area(j) != "" && isSTUNPort(j.Server.Port()) {
-			udpTried++
-			if !j.twoWay() {
-				udpFailed++
-			}
-		}
-	}
+	rs := dc.relayUDPOf(locals[0].Addr())
+	udpTried, udpFailed := rs.tried, rs.failed
 	for i, j := range js {
 		if j.Connectivity == ConnFailed {
 			continue

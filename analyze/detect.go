@@ -19,6 +19,50 @@ type detectContext struct {
 	claimed map[int]string
 
 	o365Calls map[int]bool // calls with a flow to Office 365 (lazy)
+	relayUDP  map[netip.Addr]*relayUDPStats
+}
+
+// relayUDPStats counts a client's UDP flows to the Office 365 relays
+// (3478-3481) and edge (50000-59999).
+type relayUDPStats struct {
+	tried, failed int // to 3478-3481
+	works         bool
+}
+
+// relayUDPOf returns the client's UDP relay statistics (computed once for
+// all clients: detectors and calls ask per flow and per stream).
+func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
+	if dc.relayUDP == nil {
+		dc.relayUDP = map[netip.Addr]*relayUDPStats{}
+		for _, j := range dc.flows {
+			if j.Proto != protoUDP || dc.area(j) == "" {
+				continue
+			}
+			sp := j.Server.Port()
+			relay, edge := isSTUNPort(sp), sp >= 50000 && sp <= 59999
+			if !relay && !edge {
+				continue
+			}
+			st := dc.relayUDP[j.Client.Addr()]
+			if st == nil {
+				st = &relayUDPStats{}
+				dc.relayUDP[j.Client.Addr()] = st
+			}
+			if relay {
+				st.tried++
+				if !j.twoWay() {
+					st.failed++
+				}
+			}
+			if j.twoWay() {
+				st.works = true
+			}
+		}
+	}
+	if st := dc.relayUDP[client]; st != nil {
+		return *st
+	}
+	return relayUDPStats{}
 }
 
 // isO365Media reports a media flow that belongs to Skype/Teams: its server
@@ -180,7 +224,7 @@ func (dc *detectContext) destRule(j *judged) (rule string, inScope bool) {
 		if area == AreaSkype && sp >= 50000 && sp <= 59999 {
 			return ruleEdgeMedia, true
 		}
-		if area != "" {
+		if area != "" && sp >= 3478 && sp <= 3481 {
 			return ruleUDPSkype, true
 		}
 	}
@@ -271,13 +315,11 @@ func (b *findingBuilder) done(title, detail, rem string) Finding {
 type groupedFindings struct {
 	keys []string
 	m    map[string]*findingBuilder
-	data map[string]any
 }
 
 func (g *groupedFindings) get(key, code string, sev Severity) *findingBuilder {
 	if g.m == nil {
 		g.m = map[string]*findingBuilder{}
-		g.data = map[string]any{}
 	}
 	b := g.m[key]
 	if b == nil {

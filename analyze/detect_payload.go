@@ -337,7 +337,7 @@ func detectMediaQuality(dc *detectContext) []Finding {
 			frames := []int64{firstFrame}
 			frames = append(frames, s.WorstWindowFrames[:]...)
 			b.add(j, first, frames...)
-			win := ""
+			win := " in its worst 15 s window"
 			if s.WorstWindowStart != 0 {
 				win = fmt.Sprintf(" in the 15 s window from %s (frames %d-%d)", nsTime(s.WorstWindowStart).Format("15:04:05.000"), s.WorstWindowFrames[0], s.WorstWindowFrames[1])
 			}
@@ -379,19 +379,19 @@ func detectNATMappingChanged(dc *detectContext) []Finding {
 		if len(seq) < 2 {
 			continue
 		}
+		s := make([]string, len(seq))
+		for i, m := range seq {
+			s[i] = m.String()
+			if len(frames) == len(seq) {
+				s[i] += fmt.Sprintf(" (frame %d)", frames[i])
+			}
+		}
 		if len(frames) == 0 {
 			// The facts carry no frame per mapping: point at the flow's
 			// first STUN request and its first answer.
 			frames = []int64{st.FirstRequestFrame, j.Dir[s2c].FirstFrame}
 		}
 		b.add(j, j.First, frames...)
-		s := make([]string, len(seq))
-		for i, m := range seq {
-			s[i] = m.String()
-			if i < len(frames) {
-				s[i] += fmt.Sprintf(" (frame %d)", frames[i])
-			}
-		}
 		parts = append(parts, fmt.Sprintf("%s: XOR-MAPPED-ADDRESS %s", j.pairDesc(), strings.Join(s, " -> ")))
 	}
 	if b.empty() {
@@ -529,8 +529,19 @@ func detectDNSFailure(dc *detectContext) []Finding {
 			broken = append(broken, d)
 		}
 	}
+	// DNS flows by the frame of their first query and first answer.
+	dnsByFrame := map[int64]*judged{}
+	if len(missing)+len(broken) > 0 {
+		for _, j := range dc.flows {
+			if j.Server.Port() == 53 {
+				dnsByFrame[j.Dir[c2s].FirstFrame] = j
+				dnsByFrame[j.Dir[s2c].FirstFrame] = j
+			}
+		}
+		delete(dnsByFrame, 0)
+	}
 	var out []Finding
-	mk := func(ds []dnsFailure, title, why, rem string) {
+	mk := func(ds []dnsFailure, title string, why func(n int) string, rem string) {
 		if len(ds) == 0 {
 			return
 		}
@@ -538,9 +549,8 @@ func detectDNSFailure(dc *detectContext) []Finding {
 		var parts []string
 		for _, d := range ds {
 			b.add(nil, d.FirstSeen, d.Frames...)
-			for _, j := range dc.flows {
-				if j.Server.Port() == 53 && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) &&
-					(containsFrame(d.Frames, j.Dir[c2s].FirstFrame) || containsFrame(d.Frames, j.Dir[s2c].FirstFrame)) {
+			for _, fr := range d.Frames {
+				if j := dnsByFrame[fr]; j != nil && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) {
 					b.add(j, 0)
 				}
 			}
@@ -550,20 +560,11 @@ func detectDNSFailure(dc *detectContext) []Finding {
 			}
 			parts = append(parts, fmt.Sprintf("%s: %s%s (%s)", d.Name, d.Rcode, srv, plural(max(d.Count, 1), "query")))
 		}
-		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), fmt.Sprintf(why, verb(len(ds), "does", "do")), listDesc(parts, 6)), rem))
+		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), why(len(ds)), listDesc(parts, 6)), rem))
 	}
-	mk(missing, "DNS names the service needs do not exist (NXDOMAIN)", "the client looked up %s not exist",
+	mk(missing, "DNS names the service needs do not exist (NXDOMAIN)", func(n int) string { return "the client looked up " + verb(n, "does", "do") + " not exist" },
 		"Publish the Skype for Business Online DNS records: lyncdiscover.<domain> CNAME webdir.online.lync.com and sip.<domain> CNAME sipdir.online.lync.com (and let the resolver answer *.lync.com)")
-	mk(broken, "DNS lookups for the service fail (SERVFAIL or no answer)", "that sign-in and calls need did not resolve%.0s",
+	mk(broken, "DNS lookups for the service fail (SERVFAIL or no answer)", func(int) string { return "that sign-in and calls need did not resolve" },
 		"Let the DNS resolver resolve *.lync.com, *.teams.microsoft.com, *.microsoftonline.com and *.outlook.com (allow its outbound UDP/TCP 53)")
 	return out
-}
-
-func containsFrame(fs []int64, f int64) bool {
-	for _, x := range fs {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }

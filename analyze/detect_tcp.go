@@ -88,7 +88,7 @@ func rstFromDesc(j *judged) string {
 	return fmt.Sprintf("from %s (%s)", j.Server.Addr(), hopsDesc(t.rstTTL))
 }
 
-// ruleOr returns the article rule for the flow's destination, with the
+// ruleSeverity returns the article rule for the flow's destination, with the
 // severity a failure there deserves: error for the service, info outside.
 func (dc *detectContext) ruleSeverity(j *judged) (string, Severity) {
 	rule, in := dc.destRule(j)
@@ -129,7 +129,7 @@ func destSummary(js []*judged) string {
 // groupByRule splits flows by the rule that covers them and emits one
 // finding per rule.
 func (dc *detectContext) groupByRule(code string, js []*judged, frames func(*judged) []int64, ts func(*judged) int64,
-	text func(js []*judged, rule string, inScope bool) (title, detail string)) []Finding {
+	text func(js []*judged, rule string, inScope bool) (title, detail, rem string)) []Finding {
 	type group struct {
 		rule string
 		sev  Severity
@@ -155,8 +155,8 @@ func (dc *detectContext) groupByRule(code string, js []*judged, frames func(*jud
 		for _, j := range g.js {
 			b.add(j, ts(j), frames(j)...)
 		}
-		title, detail := text(g.js, g.rule, g.sev != SeverityInfo)
-		out = append(out, b.done(title, detail, g.rule))
+		title, detail, rem := text(g.js, g.rule, g.sev != SeverityInfo)
+		out = append(out, b.done(title, detail, rem))
 		dc.claim(code, b.f.Flows)
 	}
 	return out
@@ -197,7 +197,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 	return dc.groupByRule(CodeTCPNoAnswer, js,
 		func(j *judged) []int64 { return []int64{j.tcp.synFrame} },
 		func(j *judged) int64 { return j.Dir[c2s].First },
-		func(js []*judged, rule string, in bool) (string, string) {
+		func(js []*judged, rule string, in bool) (string, string, string) {
 			syns := 0
 			for _, j := range js {
 				syns += j.tcp.synCount
@@ -206,7 +206,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, ruleScope(rule, in))
 			detail := fmt.Sprintf("TCP %s to %s gets no answer: %s, %s (retransmissions included), %s: %s. No SYN-ACK, RST or ICMP came back — a firewall drops them silently.",
 				ports, ruleScope(rule, in), plural(len(js), "connection"), plural(syns, "SYN"), plural(len(servedBy(js)), "server"), destSummary(js))
-			return title, detail
+			return title, detail, rule
 		})
 }
 
@@ -242,19 +242,21 @@ func detectTCPRefused(dc *detectContext) []Finding {
 	return dc.groupByRule(CodeTCPRefused, js,
 		func(j *judged) []int64 { return []int64{j.tcp.synFrame, j.tcp.rstFrame} },
 		func(j *judged) int64 { return j.Dir[c2s].First },
-		func(js []*judged, rule string, in bool) (string, string) {
+		func(js []*judged, rule string, in bool) (string, string, string) {
 			var parts []string
 			for _, j := range js {
 				s := fmt.Sprintf("%s: %s, RST %s", j.pairDesc(), plural(j.tcp.synCount, "SYN"), hopsDesc(j.tcp.rstTTL))
-				if j.tcp.rstTTL > 128 || initialTTL(j.tcp.rstTTL)-int(j.tcp.rstTTL) <= 2 {
+				if initialTTL(j.tcp.rstTTL)-int(j.tcp.rstTTL) <= 2 {
 					s += " (sent from next to the client: most likely the local firewall, not the Internet server)"
+				} else {
+					s += " (sent from far away: the server or a firewall near it)"
 				}
 				parts = append(parts, s)
 			}
 			title := fmt.Sprintf("TCP %s to %s actively refused", portsDesc(js), ruleScope(rule, in))
 			detail := fmt.Sprintf("%s answered by RST instead of SYN-ACK — a firewall rejects them: %s.",
 				plural(len(js), "connection"), listDesc(parts, 6))
-			return title, detail
+			return title, detail, rule
 		})
 }
 
@@ -358,15 +360,15 @@ func detectTCPReset(dc *detectContext) []Finding {
 	return dc.groupByRule(CodeTCPReset, js,
 		func(j *judged) []int64 { return []int64{j.tcp.synFrame, j.tcp.rstFrame} },
 		func(j *judged) int64 { return j.tcp.rstTime },
-		func(js []*judged, rule string, in bool) (string, string) {
+		func(js []*judged, rule string, in bool) (string, string, string) {
 			var parts []string
 			forged := 0
 			for _, j := range js {
 				if forgedRST(j) {
 					forged++
 				}
-				parts = append(parts, fmt.Sprintf("%s reset %s (frame %d) %s after %.1f s",
-					j.pairDesc(), stageOfReset(j), j.tcp.rstFrame, rstFromDesc(j), float64(j.tcp.rstTime-j.First)/1e9))
+				parts = append(parts, fmt.Sprintf("%s reset %s, %.1f s after it started, by a RST (frame %d) %s",
+					j.pairDesc(), stageOfReset(j), float64(j.tcp.rstTime-j.First)/1e9, j.tcp.rstFrame, rstFromDesc(j)))
 			}
 			title := fmt.Sprintf("Established TCP connections to %s reset", scopeWord(in))
 			if forged > 0 {
@@ -374,9 +376,11 @@ func detectTCPReset(dc *detectContext) []Finding {
 			}
 			detail := fmt.Sprintf("%s: %s.", plural(len(js), "connection"), listDesc(parts, 5))
 			if forged > 0 && rule != "" {
+				// A device in the path kills the session: inspection.
+				detail += " A device in the path (proxy, IPS, DPI) ends these sessions."
 				rule = ruleBypassTLS
 			}
-			return title, detail
+			return title, detail, rule
 		})
 }
 
@@ -399,8 +403,11 @@ func detectIdleCut(dc *detectContext) []Finding {
 			c.idle = time.Duration(c.at - t.lastPayloadAny)
 			// The firewall forgot the connection while it was idle and
 			// rejects the client's next packet: the RST follows the
-			// client's data at once, after a long server silence.
-			if t.lastPayload[c2s] != 0 && t.lastPayload[s2c] != 0 && c.at-t.lastPayload[c2s] <= int64(staleRSTWindow) {
+			// client's data at once, after a long server silence. Only on
+			// signalling connections (SIP, PSOM): on HTTPS a long server
+			// silence may be an upload, and the RST a mid-data reset.
+			if (j.Class == ClassSIP || j.Class == ClassPSOM) && t.lastPayload[c2s] != 0 && t.lastPayload[s2c] != 0 &&
+				c.at-t.lastPayload[c2s] <= int64(staleRSTWindow) {
 				c.idle = time.Duration(c.at - t.lastPayload[s2c])
 				c.stale = true
 			}
@@ -417,6 +424,7 @@ func detectIdleCut(dc *detectContext) []Finding {
 		cands = append(cands, c)
 	}
 	var cuts []idleCutCandidate
+	anyStrong := false
 	for _, c := range cands {
 		// A web server closing an idle HTTPS keep-alive is normal: keep
 		// cuts that look like the network's — a forged TTL, the SIP
@@ -426,12 +434,17 @@ func detectIdleCut(dc *detectContext) []Finding {
 		if !strong && (c.how == "FIN" || c.idle < idleCutWeakMin) {
 			continue
 		}
+		anyStrong = anyStrong || strong
 		cuts = append(cuts, c)
 	}
 	if len(cuts) == 0 {
 		return nil
 	}
-	b := newFinding(CodeIdleCut, SeverityError)
+	sev := SeverityError
+	if !anyStrong {
+		sev = SeverityWarning // a lone HTTPS connection reset after silence: maybe the server's own timeout
+	}
+	b := newFinding(CodeIdleCut, sev)
 	var parts []string
 	var idles []time.Duration
 	forged := 0

@@ -28,6 +28,9 @@ type scenarioCase struct {
 	notIn   map[string][]string
 	healthy bool // no error or warning finding
 	none    bool // no finding at all
+	// once: codes that must be exactly one finding (one root cause), with
+	// text its title or detail must contain ("" = any).
+	once map[string]string
 }
 
 func pair(client, server string) string { return client + " -> " + server }
@@ -43,23 +46,25 @@ var generatedCases = []scenarioCase{
 	}},
 	{file: "tcp-no-answer.pcap", must: []wantFinding{
 		{CodeTCPNoAnswer, []string{pair("192.168.1.10:49760", "52.112.196.42:443"), pair("192.168.1.10:49761", "52.113.194.132:443")}},
-	}, mustNot: []string{CodeTCPRefused}},
+	}, mustNot: []string{CodeTCPRefused}, once: map[string]string{CodeTCPNoAnswer: "2 connections, 8 SYNs"}},
 	{file: "tcp-refused.pcap", must: []wantFinding{
 		{CodeTCPRefused, []string{pair("192.168.1.10:49770", "52.112.196.42:443"), pair("192.168.1.10:49771", "52.96.91.34:443")}},
 	}, mustNot: []string{CodeTCPNoAnswer}},
 	{file: "tcp-reset.pcap", must: []wantFinding{
 		{CodeTCPReset, []string{pair("192.168.1.10:49780", "52.112.196.42:443")}},
 	}, mustNot: []string{CodeTLSResetAfterHello},
-		notIn: map[string][]string{CodeTCPReset: {pair("192.168.1.10:49781", "52.112.196.42:443")}}},
+		notIn: map[string][]string{CodeTCPReset: {pair("192.168.1.10:49781", "52.112.196.42:443")}},
+		once:  map[string]string{CodeTCPReset: "TTL 254"}},
 	{file: "tls-reset-after-hello.pcap", must: []wantFinding{
 		{CodeTLSResetAfterHello, []string{pair("192.168.1.10:49790", "52.112.196.42:443"), pair("192.168.1.10:49791", "20.190.151.7:443")}},
-	}},
+	}, mustNot: []string{CodeTCPReset}, once: map[string]string{CodeTLSResetAfterHello: "forged by a middlebox"}},
 	{file: "icmp-unreachable.pcap", must: []wantFinding{
 		{CodeICMPUnreachable, []string{pair("192.168.1.10:50010", "52.114.250.27:3478"), pair("[2001:db8:10::10]:50020", "[2603:1063:2:4::15]:3478")}},
 	}, mustNot: []string{CodeUDPNoAnswer}},
 	{file: "udp-no-answer.pcap", must: []wantFinding{
 		{CodeUDPNoAnswer, []string{pair("192.168.1.10:50010", "52.114.250.27:3478"), pair("192.168.1.10:50030", "52.114.250.27:3480"), pair("192.168.1.10:50045", "52.114.250.27:3481")}},
-	}, notIn: map[string][]string{CodeUDPNoAnswer: {pair("192.168.1.10:50010", "10.0.5.23:50014")}}},
+	}, notIn: map[string][]string{CodeUDPNoAnswer: {pair("192.168.1.10:50010", "10.0.5.23:50014")}},
+		once: map[string]string{CodeUDPNoAnswer: "3 flows, 1 relay"}},
 	{file: "one-way-media.pcap", must: []wantFinding{
 		{CodeOneWayMedia, []string{pair("192.168.1.10:50010", "52.114.250.27:3478")}},
 	}, mustNot: []string{CodeUDPNoAnswer, CodeTURNAllocateFailed}},
@@ -72,10 +77,10 @@ var generatedCases = []scenarioCase{
 	}, notIn: map[string][]string{CodeSourcePortOutOfRange: {pair("192.168.1.10:50010", "52.114.250.27:3478")}}},
 	{file: "edge-port-range-blocked.pcap", must: []wantFinding{
 		{CodeEdgePortRangeBlocked, []string{pair("192.168.1.10:50010", "13.107.64.21:51000"), pair("192.168.1.10:50010", "13.107.64.21:55000")}},
-	}},
+	}, mustNot: []string{CodeUDPNoAnswer}, once: map[string]string{CodeEdgePortRangeBlocked: "50020, 50045"}},
 	{file: "idle-cut.pcap", must: []wantFinding{
 		{CodeIdleCut, []string{pair("192.168.1.10:49800", "52.112.196.42:443"), pair("192.168.1.10:49801", "52.112.196.42:443"), pair("192.168.1.10:49802", "52.112.196.42:443")}},
-	}, mustNot: []string{CodeTLSResetAfterHello}},
+	}, mustNot: []string{CodeTLSResetAfterHello}, once: map[string]string{CodeIdleCut: "same ~300 s"}},
 	{file: "dns-failure.pcap", must: []wantFinding{{CodeDNSFailure, nil}}},
 	{file: "non-o365-destination.pcap", must: []wantFinding{
 		{CodeNonO365Destination, []string{pair("192.168.1.10:49810", "203.0.113.10:443"), pair("192.168.1.10:50010", "198.51.100.7:3478")}},
@@ -110,13 +115,20 @@ var generatedCases = []scenarioCase{
 // misconfiguration each, named by the file.
 var labCases = []scenarioCase{
 	{file: "lab/01-all-open.pcap", healthy: true},
-	{file: "lab/02-udp-stun-dropped.pcap", must: []wantFinding{{CodeUDPNoAnswer, nil}}},
+	{file: "lab/02-udp-stun-dropped.pcap", must: []wantFinding{
+		{CodeUDPNoAnswer, []string{pair("192.168.50.2:59100", "52.112.0.10:3479")}},
+		{CodeMediaOverTCP, []string{pair("192.168.50.2:50012", "52.112.0.10:443")}},
+	}},
 	{file: "lab/03-udp-stun-rejected.pcap", must: []wantFinding{{CodeICMPUnreachable, nil}}},
 	{file: "lab/04-edge-range-copied.pcap", must: []wantFinding{{CodeEdgePortRangeBlocked, nil}}},
 	{file: "lab/05-tls-sni-reset.pcap", must: []wantFinding{{CodeTLSResetAfterHello, nil}}},
 	{file: "lab/06-push-dropped.pcap", must: []wantFinding{{CodeTCPNoAnswer, nil}}, mustNot: []string{CodeNonO365Destination}},
 	{file: "lab/07-tcp443-refused.pcap", must: []wantFinding{{CodeTCPRefused, nil}}},
-	{file: "lab/08-source-port-out-of-range.pcap", must: []wantFinding{{CodeSourcePortOutOfRange, nil}}},
+	// One root cause: the firewall passes media only from the article's
+	// client ports; the finding lists both flows and the working 50002.
+	{file: "lab/08-source-port-out-of-range.pcap", must: []wantFinding{
+		{CodeSourcePortOutOfRange, []string{pair("192.168.50.2:41000", "52.112.0.10:50010"), pair("192.168.50.2:60001", "52.112.0.10:50010")}},
+	}},
 	{file: "lab/09-idle-cut.pcap", must: []wantFinding{{CodeIdleCut, nil}}},
 	{file: "lab/10-ipv6-rejected.pcap", must: []wantFinding{{CodeICMPUnreachable, nil}, {CodeTCPRefused, nil}}},
 }
@@ -159,6 +171,21 @@ func runScenario(t *testing.T, tc scenarioCase) {
 			if !slices.Contains(fl, p) {
 				t.Errorf("%s: flow %s not listed; got %v", w.code, p, fl)
 			}
+		}
+	}
+	for code, text := range tc.once {
+		var fs []Finding
+		for _, f := range rep.Findings {
+			if f.Code == code {
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) != 1 {
+			t.Errorf("%s: %d findings, want 1 (one per root cause)", code, len(fs))
+			continue
+		}
+		if !strings.Contains(fs[0].Title+" "+fs[0].Detail, text) {
+			t.Errorf("%s: detail lacks %q: %s", code, text, fs[0].Detail)
 		}
 	}
 	for _, c := range tc.mustNot {

@@ -15,11 +15,17 @@ const (
 	// interval (0.5 s) plus margin.
 	udpAnswerWait = 1 * time.Second
 
-	// mediaTCPMinPackets: a TCP flow from a media port needs this many
-	// packets each way before we call it media relayed over TCP; Teams opens
-	// TCP relay candidates in every call (TLS handshake + Allocate, 10-20
-	// packets, teams.pcap flows 64/67/72/73) without sending media on them.
-	mediaTCPMinPackets = 50
+	// mediaTCPMinPackets: a TCP flow from a media port to a relay needs
+	// this many packets each way (TCP and TLS handshakes, then data) before
+	// we say the client fell back to it. Teams opens such TCP candidates in
+	// every call (teams.pcap flows 64/67/72/73, 13-20 packets each) but
+	// there UDP to the relays works, which rules the finding out.
+	mediaTCPMinPackets = 6
+	// mediaTCPNoUDPMinPackets: when no UDP to the relays is in the capture
+	// at all (maybe filtered out, maybe sent before the capture began), a
+	// TCP media flow needs sustained media — 1 s of 20 ms packets and more —
+	// before we say the client fell back to TCP.
+	mediaTCPNoUDPMinPackets = 50
 )
 
 func isICMPUnreachable(h icmpHit) bool {
@@ -75,12 +81,11 @@ func icmpDesc(h icmpHit) string {
 func detectICMPUnreachable(dc *detectContext) []Finding {
 	var g groupedFindings
 	type info struct {
-		from   netip.Addr
-		admin  bool
-		kinds  map[string]int
-		pairs  []string
-		rule   string
-		inScpe bool
+		from  netip.Addr
+		admin bool
+		kinds map[string]int
+		pairs []string
+		rule  string
 	}
 	infos := map[string]*info{}
 	for _, j := range dc.flows {
@@ -89,14 +94,20 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 				continue
 			}
 			admin := isAdminProhibited(h)
-			key := fmt.Sprintf("%s|%v", h.from, admin)
 			rule, in := dc.destRule(j)
+			// One finding per device, kind and rule to change.
+			key := fmt.Sprintf("%s|%v|%s", h.from, admin, rule)
 			if _, media := j.localMediaEnd(); !in && media && j.twoWay() {
 				continue // an ICE pair to a peer: candidates that fail are ICE at work
 			}
 			sev := SeverityError
-			if !in {
+			switch {
+			case !in:
 				sev = SeverityInfo // outside the article's scope
+			case !admin && j.twoWay():
+				// The flow worked; a port unreachable at its end (a
+				// socket closed after the call) is not a block.
+				sev = SeverityInfo
 			}
 			b := g.get(key, CodeICMPUnreachable, sev)
 			if severityRank[sev] < severityRank[b.f.Severity] {
@@ -107,10 +118,7 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 				in0 = &info{from: h.from, admin: admin, kinds: map[string]int{}}
 				infos[key] = in0
 			}
-			if rule != "" && in0.rule == "" {
-				in0.rule = rule
-			}
-			in0.inScpe = in0.inScpe || in
+			in0.rule = rule
 			in0.kinds[icmpDesc(h)]++
 			if !b.seen[j.ID] {
 				in0.pairs = append(in0.pairs, j.pairDesc())
@@ -124,7 +132,7 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 			continue
 		}
 		admin := isAdminProhibited(h)
-		key := fmt.Sprintf("%s|%v", h.from, admin)
+		key := fmt.Sprintf("%s|%v|", h.from, admin)
 		sev := SeverityInfo
 		if admin {
 			sev = SeverityWarning
@@ -205,9 +213,11 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 		if dc.isClaimed(j) || !dc.udpUnanswered(j) {
 			continue
 		}
-		area := dc.area(j)
-		if area == "" && !isSTUNPort(j.Server.Port()) {
-			continue // a peer candidate, LAN noise, DNS (dns-failure judges it)
+		area, sp := dc.area(j), j.Server.Port()
+		if !isSTUNPort(sp) && !(area != "" && sp >= 50000 && sp <= 59999) {
+			// A peer candidate, LAN noise, DNS (dns-failure judges it),
+			// QUIC on UDP 443 (browsers fall back to TCP by design).
+			continue
 		}
 		if area == "" && isLocalAddr(j.Server.Addr()) {
 			continue
@@ -222,7 +232,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 			return []int64{j.Dir[c2s].FirstFrame}
 		},
 		func(j *judged) int64 { return j.Dir[c2s].First },
-		func(js []*judged, rule string, in bool) (string, string) {
+		func(js []*judged, rule string, in bool) (string, string, string) {
 			pkts, stunReq := int64(0), 0
 			for _, j := range js {
 				pkts += j.Dir[c2s].Packets
@@ -241,7 +251,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 			if !in {
 				detail += " The destination is not in the Office 365 ranges (see non-o365-destination)."
 			}
-			return title, detail
+			return title, detail, rule
 		})
 }
 
@@ -295,11 +305,9 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 		if sp < 50000 || sp > 59999 {
 			continue
 		}
-		if dc.area(j) == "" && mediaClassForPort(j.Client.Port()) == "" {
+		if dc.area(j) == "" {
+			// A peer's candidate (peers pick random ports), not the edge.
 			continue
-		}
-		if j.o365 == "" && isLocalAddr(j.Server.Addr()) {
-			continue // a peer's host candidate, not an edge
 		}
 		e := byServer[j.Server.Addr()]
 		if e == nil {
@@ -348,18 +356,6 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 	return []Finding{b.done("Edge destination ports above 50059 blocked", detail, ruleEdgeRange)}
 }
 
-// udpRelayWorks reports whether the client reached any Office 365 relay
-// over UDP (3478-3481 or the edge range) in the capture.
-func (dc *detectContext) udpRelayWorks(client netip.Addr) bool {
-	for _, j := range dc.flows {
-		if j.Proto == protoUDP && j.Client.Addr() == client && dc.area(j) != "" && j.twoWay() &&
-			(isSTUNPort(j.Server.Port()) || j.Server.Port() >= 50000 && j.Server.Port() <= 59999) {
-			return true
-		}
-	}
-	return false
-}
-
 // isTCPMedia reports a TCP flow that carries media to a relay: from a
 // client media port, or to a relay name, or with SfB's pseudo-TLS framing.
 func (dc *detectContext) isTCPMedia(j *judged) bool {
@@ -377,27 +373,32 @@ func (dc *detectContext) isTCPMedia(j *judged) bool {
 func detectMediaOverTCP(dc *detectContext) []Finding {
 	b := newFinding(CodeMediaOverTCP, SeverityWarning)
 	var parts []string
+	var clients []netip.Addr
 	udpTried := 0
 	for _, j := range dc.flows {
 		if !dc.isTCPMedia(j) || dc.isClaimed(j) || dc.area(j) == "" && !j.pl.mediaOverTCP() {
 			continue
 		}
-		if j.Dir[c2s].Packets < mediaTCPMinPackets || j.Dir[s2c].Packets < mediaTCPMinPackets {
-			continue // a relay candidate opened and kept idle
+		rs := dc.relayUDPOf(j.Client.Addr())
+		if rs.works {
+			continue // UDP works: a TCP candidate kept in reserve
 		}
-		if dc.udpRelayWorks(j.Client.Addr()) {
+		need := int64(mediaTCPMinPackets)
+		if rs.tried == 0 {
+			need = mediaTCPNoUDPMinPackets
+		}
+		if j.Dir[c2s].Packets < need || j.Dir[s2c].Packets < need {
 			continue
 		}
 		b.add(j, j.First, j.tcp.synFrame, j.tcp.helloFrame)
+		clients = append(clients, j.Client.Addr())
 		parts = append(parts, fmt.Sprintf("%s (%.1f s, %d/%d packets)", j.pairDesc(), j.Duration(), j.Dir[c2s].Packets, j.Dir[s2c].Packets))
 	}
 	if b.empty() {
 		return nil
 	}
-	for _, j := range dc.flows {
-		if j.Proto == protoUDP && isSTUNPort(j.Server.Port()) && dc.area(j) != "" {
-			udpTried++
-		}
+	for _, c := range clients {
+		udpTried = max(udpTried, dc.relayUDPOf(c).tried)
 	}
 	why := "no UDP to the relays was tried"
 	if udpTried > 0 {
@@ -447,7 +448,7 @@ func detectNonO365Destination(dc *detectContext) []Finding {
 			b.add(j, j.First, j.FirstFrame)
 			p := j.pairDesc()
 			if j.DNSName != "" {
-				p += fmt.Sprintf(" (DNS answered %s)", j.DNSName)
+				p += fmt.Sprintf(" — DNS resolved %s to this address", j.DNSName)
 			}
 			parts = append(parts, p)
 		}

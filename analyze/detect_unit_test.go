@@ -311,3 +311,27 @@ func TestPlural(t *testing.T) {
 		}
 	}
 }
+
+// The capture itself: a file cut short and packets cut by the snaplen.
+func TestCaptureTruncated(t *testing.T) {
+	dc, _ := mkDC(t)
+	if fs := detectCaptureTruncated(dc); len(fs) != 0 {
+		t.Fatalf("complete capture: got %+v", fs)
+	}
+	dc.rep.Capture.Truncated = true
+	dc.rep.Capture.Packets = 42
+	dc.rep.Capture.Warnings = []string{"x.pcap: capture cut short: record 43 header has 2 of 16 bytes (offset 9000)"}
+	dc.rep.Capture.Problems = map[string]int{"truncated by snaplen": 3}
+	fs := detectCaptureTruncated(dc)
+	if len(fs) != 1 || fs[0].Severity != SeverityWarning || !slices.Equal(fs[0].Frames, []int64{42}) {
+		t.Fatalf("got %+v", fs)
+	}
+	for _, s := range []string{"after 42 packets", "record 43 header", "3 packets were cut by the capture's snaplen"} {
+		if !strings.Contains(fs[0].Detail, s) {
+			t.Errorf("detail lacks %q: %s", s, fs[0].Detail)
+		}
+	}
+	if got := remediation(fs); len(got) != 0 {
+		t.Errorf("capture advice in the rules list: %q", got)
+	}
+}

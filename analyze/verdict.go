@@ -21,7 +21,7 @@ const (
 	StatusNotSeen = "not seen"
 )
 
-// featureFlows says which features a flow serves. Sign-in/SIP (and
+// featuresOf says which features a flow serves. Sign-in/SIP (and
 // presence, which rides on the SIP connection) is TCP to the Skype area or
 // identity on 443/5061 or a SIP flow; Outlook integration is the Exchange
 // area; file transfer is SharePoint or desktop sharing / PSOM data
