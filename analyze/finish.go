@@ -28,7 +28,7 @@ type judged struct {
 // Finish expires every flow, classifies, runs the detectors and returns the
 // report. info (may be nil) describes the inputs.
 func (a *Analyzer) Finish(info *capture.Info) *Report {
-	rep := &Report{Flows: []FlowReport{}, Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
+	rep := &Report{Flows: make([]FlowReport, 0, a.flows.len()), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
 	a.summarize(info, &rep.Capture)
 	order := a.sortedFlows()
 	js := make([]*judged, len(order))
