@@ -182,6 +182,12 @@ func (s *rtpStream) update(h *RTPHeader, now int64, ms bool) {
 		s.winStart, s.first = now, now
 		s.inOrderRun = 1
 	} else {
+		// Close the 15 s window before this packet touches the sequence
+		// state: it belongs to the next window, as expected and as received.
+		if now-s.winStart >= int64(rtpWindow) {
+			s.closeWindow()
+			s.winStart = now
+		}
 		delta := seq - s.maxSeq
 		switch {
 		case delta == 0:
@@ -242,10 +248,6 @@ func (s *rtpStream) update(h *RTPHeader, now int64, ms bool) {
 			}
 		}
 		s.transit, s.haveTransit = transit, true
-	}
-	if now-s.winStart >= int64(rtpWindow) {
-		s.closeWindow()
-		s.winStart = now
 	}
 	s.winReceived++
 }
