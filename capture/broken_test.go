@@ -300,7 +300,7 @@ func TestStdin(t *testing.T) {
 	if len(got) != 2 || fi.Name != "-" || fi.Size != -1 || fi.Format != "pcapng" {
 		t.Errorf("got %d packets, name %q size %d format %q; want 2, \"-\", -1, pcapng", len(got), fi.Name, fi.Size, fi.Format)
 	}
-	if d, total := Progress(&source{info: *info}); total != -1 || d != int64(len(data)) {
+	if d, total := progressOf(info); total != -1 || d != int64(len(data)) {
 		t.Errorf("Progress: got %d/%d, want %d/-1", d, total, len(data))
 	}
 	if _, err := Open("-", "-"); !errors.Is(err, ErrUnusable) {

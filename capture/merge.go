@@ -1,6 +1,9 @@
 package capture
 
-import "io"
+import (
+	"io"
+	"sync/atomic"
+)
 
 // source is the Source returned by Open: one fileReader per input, merged
 // by a small binary heap keyed on each file's next packet, as mergecap does.
@@ -16,6 +19,8 @@ type source struct {
 	last   *fileReader // file of the packet returned by the previous Next
 	frame  int64
 	closed bool
+	done   atomic.Int64 // sum of the files' Offset, for Progress from another goroutine
+	total  int64        // sum of the files' Size, -1 when one is unknown
 }
 
 // Next returns the next packet in timestamp order; io.EOF when every input

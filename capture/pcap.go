@@ -102,12 +102,11 @@ func (fr *fileReader) nextPcap() error {
 	}
 	fr.checkLens(rec, caplen, wirelen)
 	n := hl + int(caplen)
-	b, err := fr.br.Peek(n)
+	b, err := fr.peek(n)
 	if len(b) < n {
-		return fr.short(err, "cut short in packet %d (%d of %d bytes) at offset %d", rec, len(b)-hl, caplen, fr.pos)
+		return fr.short(err, "cut short in packet %d (%d of %d bytes) at offset %d", rec, max(len(b)-hl, 0), caplen, fr.pos)
 	}
-	fr.br.Discard(n)
-	fr.pos += int64(n)
+	fr.consume(n)
 	p := &fr.pkt
 	p.Data = b[hl:n:n] // full slice expression: an append by the caller cannot clobber the buffer
 	p.Length = int(wirelen)

@@ -111,10 +111,7 @@ func (fr *fileReader) nextPcapng() error {
 	}
 }
 
-func (fr *fileReader) discard(total uint32) {
-	fr.br.Discard(int(total))
-	fr.pos += int64(total)
-}
+func (fr *fileReader) discard(total uint32) { fr.consume(int(total)) }
 
 // block peeks a whole block of a type we parse and checks both lengths.
 func (fr *fileReader) block(off int64, total uint32) ([]byte, error) {
@@ -122,7 +119,7 @@ func (fr *fileReader) block(off int64, total uint32) ([]byte, error) {
 		return nil, fr.fail("damaged block at offset %d (length %d, limit %d)", off, total, maxBlock)
 	}
 	n := int(total)
-	b, err := fr.br.Peek(n)
+	b, err := fr.peek(n)
 	if len(b) < n {
 		return nil, fr.short(err, "cut short inside block at offset %d (%d of %d bytes)", off, len(b), n)
 	}
@@ -185,7 +182,7 @@ func (fr *fileReader) readSHB() error {
 		return fr.fail("damaged block at offset %d (length %d)", off, total)
 	}
 	n := int(total)
-	b, err := fr.br.Peek(n)
+	b, err := fr.peek(n)
 	if len(b) < n {
 		if first {
 			if err != io.EOF {

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -17,10 +18,11 @@ const (
 	formatPcapng
 )
 
-// fileReader is the record layer of one input file. It reads through a large
-// bufio.Reader and hands out Packet.Data as a slice of that buffer (Peek then
-// Discard), so the steady state neither copies nor allocates; the slice stays
-// valid until this file is read again.
+// fileReader is the record layer of one input file. It reads through a
+// bufio.Reader and hands out Packet.Data as a slice of that buffer (peek then
+// consume), or of its spill buffer for records larger than the buffer, so the
+// steady state does not allocate; the slice stays valid until this file is
+// read again.
 type fileReader struct {
 	idx    int
 	name   string // for messages ("stdin" for "-")
@@ -30,11 +32,15 @@ type fileReader struct {
 	gz     *gzip.Reader
 	br     *bufio.Reader
 	format format
+	spill  []byte // holds a record larger than br's buffer (bounded by maxBlock)
+	// spilled: the last peek was served from spill and already consumed.
+	spilled bool
 
 	pos  int64 // offset of the next unread byte in the (uncompressed) stream
 	pkt  Packet
 	has  bool // pkt holds a packet not yet returned by Next
-	done bool
+	eof  bool // the file is finished (end, damage or closed)
+	done *atomic.Int64
 
 	// Merge key of pkt: its timestamp, or the last one seen in this file for
 	// a packet without timestamp, so such packets keep their place.
@@ -115,7 +121,7 @@ func (fr *fileReader) prime() error {
 
 // advance reads the next packet; false when the file is done.
 func (fr *fileReader) advance() bool {
-	if fr.done {
+	if fr.eof {
 		fr.has = false
 		return false
 	}
@@ -128,11 +134,7 @@ func (fr *fileReader) settle(err error) {
 	if err == nil {
 		fr.has = true
 		fr.info.Packets++
-		if fr.gz == nil {
-			fr.info.Offset = fr.pos
-		} else {
-			fr.info.Offset = fr.cnt.n
-		}
+		fr.setOffset()
 		if !fr.pkt.Timestamp.IsZero() {
 			fr.keySec = fr.pkt.Timestamp.Unix()
 			fr.keyNsec = int64(fr.pkt.Timestamp.Nanosecond())
@@ -140,7 +142,7 @@ func (fr *fileReader) settle(err error) {
 		return
 	}
 	fr.has = false
-	fr.done = true
+	fr.eof = true
 	if fr.lenOver > 1 {
 		fr.warn("%d records in all have a captured length > wire length", fr.lenOver)
 	}
@@ -148,11 +150,7 @@ func (fr *fileReader) settle(err error) {
 		fr.info.Truncated = true
 		fr.info.Warnings = append(fr.info.Warnings, err.Error()+"; "+kept(fr.info.Packets))
 	}
-	if fr.gz == nil {
-		fr.info.Offset = fr.pos
-	} else {
-		fr.info.Offset = fr.cnt.n
-	}
+	fr.setOffset()
 	fr.close() // free the descriptor and buffers early when merging many files
 }
 
@@ -165,11 +163,28 @@ func (fr *fileReader) close() error {
 	if fr.gz != nil {
 		fr.gz.Close()
 	}
-	fr.done = true
+	// Drop the buffers: a merge of many files keeps only the live ones.
+	// Nothing reads them again (eof), and the last packet's Data is no
+	// longer promised once Next was called again.
+	fr.br, fr.spill = nil, nil
+	fr.eof = true
 	return err
 }
 
-// setLinkType records a link type in info.LinkTypes once.
+// setOffset updates the progress figures: the uncompressed position for
+// plain files, the compressed bytes read for gzip.
+func (fr *fileReader) setOffset() {
+	off := fr.pos
+	if fr.gz != nil {
+		off = fr.cnt.n
+	}
+	if d := off - fr.info.Offset; d != 0 && fr.done != nil {
+		fr.done.Add(d)
+	}
+	fr.info.Offset = off
+}
+
+// addLinkType records a link type in info.LinkTypes once.
 func (fr *fileReader) addLinkType(lt layers.LinkType) {
 	for _, x := range fr.info.LinkTypes {
 		if x == lt {
@@ -193,3 +208,41 @@ func (fr *fileReader) checkLens(rec int64, caplen, wirelen uint32) {
 
 // unixTime converts without failing on out-of-range values.
 func unixTime(sec int64, nsec int64) time.Time { return time.Unix(sec, nsec) }
+
+// peek returns the next n bytes without consuming them (see consume). On a
+// short read it returns what there is and the reader's error. n larger than
+// the buffer is copied into fr.spill (n is bounded by the callers).
+func (fr *fileReader) peek(n int) ([]byte, error) {
+	fr.spilled = false
+	if n <= fr.br.Size() {
+		return fr.br.Peek(n)
+	}
+	if cap(fr.spill) < n {
+		fr.spill = make([]byte, n)
+	}
+	b := fr.spill[:n]
+	m := 0
+	var err error
+	for m < n && err == nil { // not io.ReadFull: keep gzip's own ErrUnexpectedEOF apart from a plain end
+		var k int
+		k, err = fr.br.Read(b[m:])
+		m += k
+	}
+	fr.spilled = true
+	if m < n {
+		if err == nil {
+			err = io.EOF
+		}
+		return b[:m], err
+	}
+	return b, nil
+}
+
+// consume moves past n bytes returned by the last peek.
+func (fr *fileReader) consume(n int) {
+	if !fr.spilled {
+		fr.br.Discard(n)
+	}
+	fr.spilled = false
+	fr.pos += int64(n)
+}

@@ -49,6 +49,16 @@ var suite = []struct {
 	{"difficult/test202", 8, 6, 2, 6},
 }
 
+// mixedOrder is the link type of each packet of the suite's mixed files.
+var mixedOrder = map[string]string{
+	"basic/test006":     "ENEEE",
+	"advanced/test100":  "EEEEN",
+	"advanced/test101":  "EEEN",
+	"advanced/test102":  "EEEEN",
+	"difficult/test201": "EEEN",
+	"difficult/test202": "EENEEEEN",
+}
+
 // TestPcapngSuite reads every file of the pcapng conformance suite in both
 // byte orders; the LE and BE copies must give identical packets.
 func TestPcapngSuite(t *testing.T) {
@@ -82,6 +92,16 @@ func TestPcapngSuite(t *testing.T) {
 				if len(got) != tt.packets || eth != tt.eth || null != tt.null || cut != tt.snaplenCut {
 					t.Errorf("%s: got %d packets (%d Ethernet, %d NULL, %d snaplen-cut), want %d (%d, %d, %d)",
 						order, len(got), eth, null, cut, tt.packets, tt.eth, tt.null, tt.snaplenCut)
+				}
+				// Per-packet order of the mixed files, from tshark -e frame.encap_type.
+				if want, ok := mixedOrder[tt.test]; ok {
+					var lts []byte
+					for _, p := range got {
+						lts = append(lts, map[layers.LinkType]byte{layers.LinkTypeEthernet: 'E', layers.LinkTypeNull: 'N'}[p.LinkType])
+					}
+					if string(lts) != want {
+						t.Errorf("%s: link types got %s, want %s (E Ethernet, N NULL)", order, lts, want)
+					}
 				}
 				switch tt.test {
 				case "basic/test002", "basic/test017":

@@ -2,7 +2,6 @@ package pcaptest
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 )
 
 // Byte builders for classic pcap and pcapng files, used to make the broken
@@ -175,12 +174,15 @@ func Pcapng(frames ...[]byte) []byte {
 
 // Noise is n deterministic pseudo-random bytes (incompressible).
 func Noise(n int, seed uint32) []byte {
-	b := make([]byte, 0, n+4)
-	for len(b) < n {
-		seed = crc32.ChecksumIEEE(binary.LittleEndian.AppendUint32(nil, seed))
-		b = binary.LittleEndian.AppendUint32(b, seed)
+	b := make([]byte, n)
+	x := seed*2654435761 | 1 // xorshift32 must not start at 0
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x >> 24)
 	}
-	return b[:n]
+	return b
 }
 
 func appendU32(o binary.ByteOrder, b []byte, v uint32) []byte {
