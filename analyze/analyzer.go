@@ -16,6 +16,10 @@ type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
 	MaxFlows  int        // bound on tracked flows; 0 = 1<<20
 	Workers   int        // flow-table shards (goroutines); 0 = GOMAXPROCS
+	// NoFlowList leaves Report.Flows empty (the class totals, findings
+	// and calls are still computed over every flow): the table without
+	// --flows does not need 100 000 flow records in memory.
+	NoFlowList bool
 
 	// Flow expiry, in capture time. A packet arriving after its flow's
 	// timeout starts a new flow; expired flows are finalised (payload
@@ -332,6 +336,11 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet, ts int64, r *decodeResult) {
 	f.Key = key
 	f.Proto = r.proto
+	if r.proto == protoTCP {
+		f.tcp = new(tcpState)
+	} else {
+		f.tcp = &noTCP
+	}
 	f.FirstFrame = p.Frame
 	srcIsClient := true
 	switch {
@@ -370,7 +379,7 @@ func ipBytes(b *[16]byte, v6 bool) []byte {
 }
 
 func (a *Analyzer) updateTCP(f *Flow, side int, frame, ts int64, r *decodeResult) {
-	t := &f.tcp
+	t := f.tcp
 	fl := r.tcpFlags
 	f.Dir[side].Flags |= fl
 	switch {

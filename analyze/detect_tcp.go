@@ -68,7 +68,7 @@ func abs(x int) int {
 // forgedRST reports whether a RST from the server side carries a TTL unlike
 // the server's first packet (the SYN-ACK).
 func forgedRST(j *judged) bool {
-	t := &j.tcp
+	t := j.tcp
 	if t.rstFrame == 0 || t.rstSide != s2c || j.Dir[s2c].FirstFrame == t.rstFrame {
 		return false // no other server packet to compare with
 	}
@@ -77,7 +77,7 @@ func forgedRST(j *judged) bool {
 
 // rstFromDesc says who sent the RST, with the TTL reading.
 func rstFromDesc(j *judged) string {
-	t := &j.tcp
+	t := j.tcp
 	if t.rstSide == c2s {
 		return fmt.Sprintf("from the client %s (%s)", j.Client.Addr(), hopsDesc(t.rstTTL))
 	}
@@ -182,7 +182,7 @@ func ruleScope(rule string, inScope bool) string {
 func detectTCPNoAnswer(dc *detectContext) []Finding {
 	var js []*judged
 	for _, j := range dc.flows {
-		t := &j.tcp
+		t := j.tcp
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.synSeen || t.synAckSeen || j.Dir[s2c].Packets > 0 || j.hasUnreachable() {
 			continue
 		}
@@ -233,7 +233,7 @@ func portsDesc(js []*judged) string {
 func detectTCPRefused(dc *detectContext) []Finding {
 	var js []*judged
 	for _, j := range dc.flows {
-		t := &j.tcp
+		t := j.tcp
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.synSeen || t.synAckSeen || t.rstFrame == 0 || t.rstSide != s2c {
 			continue
 		}
@@ -262,7 +262,7 @@ func detectTCPRefused(dc *detectContext) []Finding {
 
 // stageOfReset says where in the connection the RST came.
 func stageOfReset(j *judged) string {
-	t := &j.tcp
+	t := j.tcp
 	switch {
 	case t.helloFrame == 0 || t.rstFrame < t.helloFrame:
 		return "right after the handshake, before any data"
@@ -280,7 +280,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 	var names, parts []string
 	forged := 0
 	for _, j := range dc.flows {
-		t := &j.tcp
+		t := j.tcp
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.synAckSeen || t.helloFrame == 0 || t.rstFrame == 0 || t.rstSide != s2c {
 			continue
 		}
@@ -341,7 +341,7 @@ func uniq(s []string) []string {
 func detectTCPReset(dc *detectContext) []Finding {
 	var js []*judged
 	for _, j := range dc.flows {
-		t := &j.tcp
+		t := j.tcp
 		// Established: handshake seen, or (capture started mid-flow) data
 		// both ways. A SYN answered by RST is tcp-refused.
 		if j.Proto != protoTCP || dc.isClaimed(j) || t.rstFrame == 0 || !t.established || t.synSeen && !t.synAckSeen {
@@ -389,7 +389,7 @@ func detectTCPReset(dc *detectContext) []Finding {
 func detectIdleCut(dc *detectContext) []Finding {
 	var cands []idleCutCandidate
 	for _, j := range dc.flows {
-		t := &j.tcp
+		t := j.tcp
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.established || t.lastPayloadAny == 0 || dc.area(j) == "" {
 			continue
 		}
@@ -514,7 +514,7 @@ func detectCaptureGaps(dc *detectContext) []Finding {
 			continue
 		}
 		tcpFlows++
-		t := &j.tcp
+		t := j.tcp
 		oneSided := false
 		switch {
 		case j.Dir[s2c].Packets == 0 && t.synSeen && j.Dir[c2s].Flags&tcpACK != 0:

@@ -287,7 +287,7 @@ func (dc *detectContext) failed(j *judged) bool {
 	if j.Proto == protoUDP {
 		return dc.udpUnanswered(j)
 	}
-	t := &j.tcp
+	t := j.tcp
 	return t.synSeen && !t.synAckSeen && j.Dir[c2s].Flags&tcpACK == 0 && (j.Dir[s2c].Packets == 0 || t.rstSide == s2c && t.rstFrame != 0)
 }
 

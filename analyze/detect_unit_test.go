@@ -26,7 +26,7 @@ func mkDC(t *testing.T, specs ...flowSpec) (*detectContext, []*judged) {
 	a := New(Options{})
 	var js []*judged
 	for i, s := range specs {
-		f := &Flow{Proto: s.proto, Client: netip.MustParseAddrPort(s.client), Server: netip.MustParseAddrPort(s.server)}
+		f := &Flow{Proto: s.proto, Client: netip.MustParseAddrPort(s.client), Server: netip.MustParseAddrPort(s.server), tcp: &tcpState{}}
 		f.Dir[c2s], f.Dir[s2c] = s.c2s, s.s2c
 		f.o365 = a.ep.AreaOfAddr(f.Server.Addr())
 		for _, d := range f.Dir {
@@ -130,7 +130,7 @@ func TestPushIsNotNonO365(t *testing.T) {
 	dc, js := mkDC(t,
 		flowSpec{proto: protoTCP, client: "192.168.1.10:49720", server: "17.57.144.84:5223", c2s: syn},
 	)
-	js[0].tcp = tcpState{synSeen: true, synFrame: 1, synCount: 4}
+	js[0].tcp = &tcpState{synSeen: true, synFrame: 1, synCount: 4}
 	js[0].SNI = "x.online.lync.com" // even with an Office 365 name
 	fs := runAll(dc)
 	var got *Finding
@@ -160,7 +160,7 @@ func TestTCPResetSidesAndTTL(t *testing.T) {
 		c.TTLFirst, c.TTLMin, c.TTLMax = 128, 128, 128
 		dc, js := mkDC(t, flowSpec{proto: protoTCP, client: "192.168.1.10:49780", server: "52.112.196.42:443", c2s: c, s2c: s})
 		js[0].Dir[c2s].PayloadBytes, js[0].Dir[s2c].PayloadBytes = 3000, 6000
-		js[0].tcp = tcpState{synSeen: true, synFrame: 1, synCount: 1, synAckSeen: true, synAckFrame: 2, established: true,
+		js[0].tcp = &tcpState{synSeen: true, synFrame: 1, synCount: 1, synAckSeen: true, synAckFrame: 2, established: true,
 			rstFrame: 30, rstSide: rstSide, rstTTL: rstTTL, rstTime: at(4.8), helloFrame: 4,
 			lastPayload: [2]int64{at(4), at(4)}, lastPayloadAny: at(4)}
 		return dc
@@ -193,7 +193,7 @@ func TestIdleCutSameInterval(t *testing.T) {
 		j.Class = ClassHTTPS
 		j.Dir[c2s].PayloadBytes, j.Dir[s2c].PayloadBytes = 2000, 4000
 		last := j.Dir[c2s].Last
-		j.tcp = tcpState{synSeen: true, synAckSeen: true, established: true, helloFrame: j.Dir[c2s].FirstFrame + 2,
+		j.tcp = &tcpState{synSeen: true, synAckSeen: true, established: true, helloFrame: j.Dir[c2s].FirstFrame + 2,
 			lastPayload: [2]int64{last, last}, lastPayloadAny: last}
 		if i < 2 {
 			j.tcp.rstFrame, j.tcp.rstSide, j.tcp.rstTTL, j.tcp.rstTime = j.Dir[s2c].FirstFrame+10, s2c, 50, j.Dir[s2c].Last
@@ -219,7 +219,7 @@ func TestIdleCutStaleState(t *testing.T) {
 	j := js[0]
 	j.Class = ClassSIP
 	j.Dir[c2s].PayloadBytes, j.Dir[s2c].PayloadBytes = 600, 900
-	j.tcp = tcpState{synSeen: true, synAckSeen: true, established: true, helloFrame: 4,
+	j.tcp = &tcpState{synSeen: true, synAckSeen: true, established: true, helloFrame: 4,
 		rstFrame: 14, rstSide: s2c, rstTTL: 50, rstTime: at(5.0139),
 		lastPayload: [2]int64{at(5.0138), at(0.0077)}, lastPayloadAny: at(5.0138)}
 	fs := detectIdleCut(dc)
@@ -251,7 +251,7 @@ func TestMediaOverTCPNeedsUDPFailure(t *testing.T) {
 			for _, j := range js {
 				if j.Proto == protoTCP {
 					j.Dir[s2c].PayloadBytes = 40000
-					j.tcp = tcpState{synSeen: true, synAckSeen: true, established: true}
+					j.tcp = &tcpState{synSeen: true, synAckSeen: true, established: true}
 				}
 			}
 			fs := detectMediaOverTCP(dc)

@@ -28,7 +28,11 @@ type judged struct {
 // Finish expires every flow, classifies, runs the detectors and returns the
 // report. info (may be nil) describes the inputs.
 func (a *Analyzer) Finish(info *capture.Info) *Report {
-	rep := &Report{Flows: make([]FlowReport, 0, a.flows.len()), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
+	nflows := a.flows.len()
+	if a.opts.NoFlowList {
+		nflows = 0
+	}
+	rep := &Report{Flows: make([]FlowReport, 0, nflows), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
 	a.summarize(info, &rep.Capture)
 	order := a.sortedFlows()
 	js := make([]*judged, len(order))
@@ -41,8 +45,11 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 		rep.Findings = append(rep.Findings, d(dc)...)
 	}
 	sortFindings(rep.Findings)
-	for _, j := range js {
-		rep.Flows = append(rep.Flows, a.flowReport(j))
+	rep.Classes = classTotals(js)
+	if !a.opts.NoFlowList {
+		for _, j := range js {
+			rep.Flows = append(rep.Flows, a.flowReport(j))
+		}
 	}
 	rep.Verdicts = verdicts(js, rep.Findings)
 	rep.Remediation = remediation(rep.Findings)
@@ -200,6 +207,35 @@ func (a *Analyzer) judge(f *Flow, id int) *judged {
 	return j
 }
 
+// classOrder is the order of the per-class table.
+var classOrder = []string{ClassSIP, ClassPSOM, ClassHTTPS, ClassAudio, ClassVideo, ClassDesktopShare, ClassSTUN, ClassPush, ClassDNS, ClassHTTP, ClassOther}
+
+func classTotals(js []*judged) []ClassSummary {
+	m := map[string]*ClassSummary{}
+	for _, j := range js {
+		r := m[j.Class]
+		if r == nil {
+			r = &ClassSummary{Class: j.Class}
+			m[j.Class] = r
+		}
+		r.Flows++
+		r.Packets.C2S += j.Dir[c2s].Packets
+		r.Packets.S2C += j.Dir[s2c].Packets
+		r.Bytes.C2S += j.Dir[c2s].Bytes
+		r.Bytes.S2C += j.Dir[s2c].Bytes
+		if j.Dir[s2c].Packets == 0 {
+			r.Unanswered++
+		}
+	}
+	out := []ClassSummary{}
+	for _, c := range classOrder {
+		if r := m[c]; r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
 func dedupe(s []string) []string {
 	out := s[:0]
 	seen := map[string]bool{}
@@ -264,7 +300,7 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 
 // flowState mirrors Zeek's conn_state for TCP; UDP says answered or not.
 func flowState(f *Flow) string {
-	t := &f.tcp
+	t := f.tcp
 	if f.Proto != protoTCP {
 		if f.Dir[s2c].Packets > 0 && f.Dir[c2s].Packets > 0 {
 			return "answered"
@@ -296,7 +332,7 @@ func flowState(f *Flow) string {
 
 func tcpFlagsString(f *Flow) string {
 	var b strings.Builder
-	t := &f.tcp
+	t := f.tcp
 	if t.synSeen {
 		b.WriteString("SYN")
 		if t.synCount > 1 {

@@ -64,7 +64,7 @@ type Flow struct {
 	firstSide  int // side (c2s/s2c) of the first packet
 	Dir        [2]DirStats
 
-	tcp    tcpState
+	tcp    *tcpState // TCP flows own one; others share the read-only noTCP
 	o365   string // service area of the server address
 	pl     payloadState
 	icmp   []icmpHit // ICMP errors quoting this flow (bounded)
@@ -91,6 +91,10 @@ type tcpState struct {
 	dataAfterRST   bool
 	helloFrame     int64 // frame of the client's first payload (ClientHello when TLS)
 }
+
+// noTCP is the tcpState of every non-TCP flow: never written (updateTCP
+// runs for TCP only), it saves 144 bytes per UDP flow.
+var noTCP tcpState
 
 type icmpHit struct {
 	frame      int64

@@ -19,7 +19,10 @@ type payloadState struct {
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
 	tlsC      *proto.TLSConn
-	tlsOff    bool // the stream is not TLS (or the handshake is done): stop feeding it
+	tlsOff    bool              // the stream is not TLS (or the handshake is done): stop feeding it
+	tlsFz     *tlsFacts         // TLS facts taken when reassembly stopped
+	tlsSum    *proto.TLSSummary // and their JSON form
+	pseudo    bool              // SfB pseudo-TLS seen
 	httpF     *httpFacts
 	sipF      *sipFacts
 	rtpS      *proto.RTPStats
@@ -98,12 +101,15 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
 	syn := r.tcpFlags&tcpSYN != 0
-	if !s.tlsOff {
+	if !s.tlsOff && (len(p) > 0 || s.tlsC != nil) {
 		if s.tlsC == nil {
-			if len(p) == 0 && !syn {
-				return
-			}
+			// Allocated at the first payload, not at the SYN: SYN-only
+			// (blocked) flows are common and need no reassembler. The
+			// client's ISN is replayed so its stream starts right.
 			s.tlsC = new(proto.TLSConn)
+			if f.tcp.synSeen {
+				s.tlsC.Observe(true, f.tcp.synISN, true, nil)
+			}
 		}
 		c := s.tlsC
 		c.Observe(fromClient, r.seq, syn, p)
@@ -111,7 +117,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		// not TLS, or both hellos and (TLS 1.2) the certificate.
 		if (c.NotTLS && !c.HelloSeen) ||
 			(c.HelloSeen && c.ServerHelloSeen && (c.ServerVersion >= 0x0304 || c.CertificateSeen || c.PseudoTLS)) {
-			s.tlsOff = true
+			s.stopTLS()
 		}
 	}
 	if len(p) == 0 {
@@ -124,7 +130,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	}
 	// STUN/TURN over TCP: on 3478-3481, or SfB's pseudo-TLS then MS-TURN
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
-	if (sp >= 3478 && sp <= 3481) || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
+	if (sp >= 3478 && sp <= 3481) || s.pseudo || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
 		if s.stunS == nil {
 			s.stunS = new(proto.STUNStats)
 			s.stunFirst = frame
@@ -132,7 +138,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
 	}
-	if s.httpF == nil && fromClient && (s.tlsC == nil || !s.tlsC.HelloSeen) {
+	if s.httpF == nil && fromClient && s.tlsFz == nil && (s.tlsC == nil || !s.tlsC.HelloSeen) {
 		s.httpF = parseHTTPRequest(p, frame)
 	} else if s.httpF != nil && !fromClient && s.httpF.Status == 0 {
 		if st, ok := parseHTTPStatus(p); ok {
@@ -267,6 +273,23 @@ func escapeName(s string) string {
 	return s
 }
 
+// stopTLS keeps the TLS facts and releases the reassembler.
+func (s *payloadState) stopTLS() {
+	s.tlsOff = true
+	c := s.tlsC
+	if c == nil {
+		return
+	}
+	s.tlsC = nil
+	if c.HelloSeen || c.ServerHelloSeen {
+		s.tlsFz = tlsFactsOf(c)
+		sum := c.Summary()
+		sum.SNI = escapeName(sum.SNI)
+		s.tlsSum = &sum
+		s.pseudo = c.PseudoTLS
+	}
+}
+
 // freeze computes the flow's final facts and releases the parsers. It is
 // idempotent; accessors call it, so reading facts ends payload parsing.
 func (s *payloadState) freeze() *frozen {
@@ -286,12 +309,9 @@ func (s *payloadState) freeze() *frozen {
 	if s.kinds&(1<<proto.KindMSMux) != 0 {
 		z.evidence = append(z.evidence, EvMSTURN)
 	}
-	if c := s.tlsC; c != nil && (c.HelloSeen || c.ServerHelloSeen) {
-		z.tls = tlsFactsOf(c)
-		sum := c.Summary()
-		sum.SNI = escapeName(sum.SNI)
-		z.tlsSum = &sum
-		z.pseudo = c.PseudoTLS
+	s.stopTLS()
+	if s.tlsFz != nil {
+		z.tls, z.tlsSum, z.pseudo = s.tlsFz, s.tlsSum, s.pseudo
 		z.evidence = append(z.evidence, EvTLS)
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
@@ -312,8 +332,8 @@ func (s *payloadState) freeze() *frozen {
 		z.evidence = append(z.evidence, EvSIP)
 	}
 	s.fz = z
-	s.stunS, s.tlsC, s.rtpS = nil, nil, nil
-	s.tlsOff = true
+	s.stunS, s.rtpS = nil, nil
+	s.tlsFz, s.tlsSum = nil, nil
 	return z
 }
 

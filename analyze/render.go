@@ -119,8 +119,8 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 	}
 	fmt.Fprintln(w, "\nFlows by class")
 	t := newTable(w, "class", "flows", "packets c2s", "packets s2c", "bytes c2s", "bytes s2c", "unanswered")
-	for _, s := range classSummary(rep.Flows) {
-		t.Append(s.class, s.flows, s.pc2s, s.ps2c, s.bc2s, s.bs2c, s.unanswered)
+	for _, s := range rep.Classes {
+		t.Append(s.Class, s.Flows, s.Packets.C2S, s.Packets.S2C, s.Bytes.C2S, s.Bytes.S2C, s.Unanswered)
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -185,40 +185,6 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-type classRow struct {
-	class                                     string
-	flows, pc2s, ps2c, bc2s, bs2c, unanswered int64
-}
-
-// classOrder is the order of the per-class table.
-var classOrder = []string{ClassSIP, ClassPSOM, ClassHTTPS, ClassAudio, ClassVideo, ClassDesktopShare, ClassSTUN, ClassPush, ClassDNS, ClassHTTP, ClassOther}
-
-func classSummary(flows []FlowReport) []classRow {
-	m := map[string]*classRow{}
-	for _, f := range flows {
-		r := m[f.Class]
-		if r == nil {
-			r = &classRow{class: f.Class}
-			m[f.Class] = r
-		}
-		r.flows++
-		r.pc2s += f.Packets.C2S
-		r.ps2c += f.Packets.S2C
-		r.bc2s += f.Bytes.C2S
-		r.bs2c += f.Bytes.S2C
-		if f.Packets.S2C == 0 {
-			r.unanswered++
-		}
-	}
-	var out []classRow
-	for _, c := range classOrder {
-		if r := m[c]; r != nil {
-			out = append(out, *r)
-		}
-	}
-	return out
 }
 
 func joinInts(v []int, max int) string {

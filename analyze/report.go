@@ -7,6 +7,7 @@ import "time"
 type Report struct {
 	Capture  CaptureSummary `json:"capture"`
 	Verdicts []Verdict      `json:"verdicts"`
+	Classes  []ClassSummary `json:"classes"` // per-class totals over every flow
 	Flows    []FlowReport   `json:"flows"`
 	Findings []Finding      `json:"findings"`
 	Calls    []Call         `json:"calls"`
@@ -98,6 +99,15 @@ type CallStream struct {
 	Connectivity string `json:"connectivity"` // DIRECT, RELAY, TCP, FAILED
 	Flows        []int  `json:"flows"`
 	Why          string `json:"why"`
+}
+
+// ClassSummary totals the flows of one class.
+type ClassSummary struct {
+	Class      string `json:"class"`
+	Flows      int64  `json:"flows"`
+	Packets    Dir    `json:"packets"`
+	Bytes      Dir    `json:"bytes"`
+	Unanswered int64  `json:"unanswered"` // flows with nothing from the server side
 }
 
 // Dir holds a per-direction count.

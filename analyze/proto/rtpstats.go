@@ -85,8 +85,8 @@ func (s *rtpStream) extMax() uint32 { return s.cycles + uint32(s.maxSeq) }
 // RTPStats follows the RTP/RTCP streams of one UDP flow (SRTP alike: only
 // the clear header is read). A flow counts as RTP only after one SSRC shows
 // rtpConfirmRun consecutive advancing sequence numbers, so random UDP is not
-// misread. Observe never allocates: streams live in a fixed table of 16 and
-// single-packet "streams" (noise) are evicted first when it is full.
+// misread. Observe allocates only when a new SSRC appears (at most 16 streams;
+// single-packet "streams" (noise) are evicted first when the table is full).
 type RTPStats struct {
 	// MSClockRates enables Microsoft's dynamic payload-type clock rates
 	// (set it for flows known to be Lync/SfB/Teams media).
@@ -98,7 +98,7 @@ type RTPStats struct {
 	RTCPPackets int    // RTCP packets inside compound datagrams
 	Dropped     int    // packets of SSRCs that found the table full
 
-	streams [rtpMaxStreams]rtpStream
+	streams []rtpStream // grown one SSRC at a time (most flows carry 1-2): memory per flow stays small
 	n       int
 }
 
@@ -167,6 +167,9 @@ func (r *RTPStats) stream(ssrc uint32, fromClient bool, pt uint8) *rtpStream {
 		copy(r.streams[i:], r.streams[i+1:])
 		i = rtpMaxStreams - 1
 	} else {
+		if r.n == len(r.streams) {
+			r.streams = append(r.streams, rtpStream{})
+		}
 		r.n++
 	}
 	r.streams[i] = rtpStream{ssrc: ssrc, fromClient: fromClient, pt: pt}

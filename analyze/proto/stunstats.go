@@ -8,7 +8,7 @@ import (
 
 // Bounds of the per-flow STUN state.
 const (
-	stunMaxTxns      = 64 // outstanding transactions matched against responses
+	stunMaxTxns      = 16 // outstanding transactions matched against responses (ICE pacing keeps few in flight per flow)
 	stunMaxMapped    = 8
 	stunMaxUsernames = 8
 	stunMaxErrors    = 16

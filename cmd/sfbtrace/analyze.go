@@ -80,7 +80,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfbtrace analyze: no capture file given (try 'sfbtrace analyze -h')")
 		return exitUsage
 	}
-	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers}
+	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers,
+		NoFlowList: o.format == "table" && !o.flows}
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)
 		if err != nil {

@@ -18,7 +18,7 @@ var version = "dev"
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT is
 // set: near it the garbage collector works harder instead of letting the
 // heap double, which keeps a gateway's RSS bounded on big captures.
-const memoryLimit = 128 << 20
+const memoryLimit = 192 << 20
 
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
