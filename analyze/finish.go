@@ -41,8 +41,8 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	}
 	dc := &detectContext{a: a, flows: js, rep: rep}
 	dc.groupCalls()
-	for _, d := range detectors {
-		rep.Findings = append(rep.Findings, d(dc)...)
+	for i, d := range detectors {
+		rep.Findings = append(rep.Findings, a.runDetector(i, d, dc)...)
 	}
 	sortFindings(rep.Findings)
 	rep.Classes = classTotals(js)
@@ -54,6 +54,19 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	rep.Verdicts = verdicts(js, rep.Findings)
 	rep.Remediation = remediation(rep.Findings)
 	return rep
+}
+
+// runDetector runs one detector; a bug in it costs its findings, with a
+// warning, never the report.
+func (a *Analyzer) runDetector(i int, d detector, dc *detectContext) (fs []Finding) {
+	defer func() {
+		if v := recover(); v != nil {
+			dc.rep.Capture.Warnings = append(dc.rep.Capture.Warnings,
+				fmt.Sprintf("internal error in detector %d: %v (its findings are missing; please report)", i, v))
+			fs = nil
+		}
+	}()
+	return d(dc)
 }
 
 func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
