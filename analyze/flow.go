@@ -65,7 +65,7 @@ type Flow struct {
 	Dir        [2]DirStats
 
 	tcp    *tcpState // TCP flows own one; others share the read-only noTCP
-	o365   string // service area of the server address
+	o365   string    // service area of the server address
 	pl     payloadState
 	icmp   []icmpHit // ICMP errors quoting this flow (bounded)
 	closed bool      // FIN or RST seen: eligible for early finalisation

@@ -7,8 +7,8 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,8 +30,10 @@ type Capture struct {
 func (l *Lab) StartCapture(name string) (*Capture, error) {
 	path := filepath.Join(l.Dir, name+".pcap")
 	// -Z root: tcpdump would drop to its own user and could not write Dir.
+	// --immediate-mode: without it packets wait in the kernel ring until a
+	// block fills or times out, and those still waiting at SIGINT are lost.
 	// -U: write each packet at once, so a killed run still leaves a file.
-	p, err := l.Start(l.Client, "tcpdump-"+name, "tcpdump", "-i", "veth0", "-n", "-U", "-Z", "root",
+	p, err := l.Start(l.Client, "tcpdump-"+name, "tcpdump", "-i", "veth0", "-n", "--immediate-mode", "-U", "-Z", "root",
 		"-s", "0", "-w", path, CaptureFilter)
 	if err != nil {
 		return nil, err
@@ -47,6 +49,9 @@ func (l *Lab) StartCapture(name string) (*Capture, error) {
 func (c *Capture) Stop() (string, error) {
 	// Let the last replies and ICMP errors arrive.
 	time.Sleep(200 * time.Millisecond)
+	if c.proc.Exited() {
+		return c.Path, fmt.Errorf("tcpdump ended before the scenario did (%v):\n%s", c.proc.err, c.proc.Output())
+	}
 	if err := c.proc.Stop(syscall.SIGINT, 3*time.Second); err != nil {
 		return c.Path, err
 	}
@@ -88,6 +93,9 @@ func CountFrames(path string, filters ...string) ([]int, error) {
 			continue
 		}
 		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		for len(cells) > 0 && strings.TrimSpace(cells[len(cells)-1]) == "" {
+			cells = cells[:len(cells)-1] // padding when the title is wider
+		}
 		if len(cells) != 1+2*len(filters) {
 			break
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -49,7 +50,7 @@ func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strc
 type RTPResult struct{ Sent, Echoed int }
 
 // SendRTP sends n RTP version 2 packets (payload type pt, 20 ms apart,
-// 160-byte payload like 20 ms of G.711) from the client's srcPort to
+// 40-byte payload) from the client's srcPort to
 // dst:dstPort and counts the echoes that come back within a short wait.
 func (l *Lab) SendRTP(srcPort int, dst string, dstPort, n int, pt byte) (RTPResult, error) {
 	var res RTPResult
@@ -71,7 +72,7 @@ func (l *Lab) SendRTP(srcPort int, dst string, dstPort, n int, pt byte) (RTPResu
 			return err
 		}
 		defer c.Close()
-		pkt := make([]byte, 12+160)
+		pkt := make([]byte, 12+40) // 40 bytes: a 20 ms SILK frame; keeps captures small
 		ssrc := uint32(0x5FB00000 | srcPort)
 		for i := range n {
 			pkt[0] = 0x80 // V=2, no padding, no extension, no CSRC
@@ -179,6 +180,12 @@ func (l *Lab) DialTLS(dst string, o TLSOptions) (answers int, err error) {
 			}
 			answers++
 		}
+		// close_notify and FIN, then read the server's close_notify and FIN:
+		// closing with its alert unread would make the kernel answer RST.
+		if err := c.CloseWrite(); err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, c)
 		return nil
 	})
 	return answers, err
@@ -200,7 +207,9 @@ func (l *Lab) STUNBinding(dst string, port int) (string, error) {
 // TURNAllocate runs turnutils_uclient against dst:port: an Allocate (401
 // challenge, then authenticated), a permission for the echo on Edge:55000
 // (EdgeV6 for IPv6) and two 64-byte messages through the relay. tcp selects TURN
-// over TCP. It gives up after 4 s.
+// over TCP. It gives up after 3 s: uclient idles a few seconds between the
+// allocation and the data, so a run cut by the timeout may still have
+// allocated ("Received relay addr" in the output).
 func (l *Lab) TURNAllocate(dst string, port int, tcp bool) (string, error) {
 	// The peer is the echo on the edge itself: an echo on another local
 	// address would answer from the address routing picks, which the
@@ -209,10 +218,10 @@ func (l *Lab) TURNAllocate(dst string, port int, tcp bool) (string, error) {
 	if netip.MustParseAddr(dst).Is6() {
 		peer = EdgeV6
 	}
-	args := []string{"turnutils_uclient", "-n", "2", "-m", "1", "-c", "-l", "64", "-z", "20",
+	args := []string{"turnutils_uclient", "-v", "-n", "2", "-m", "1", "-c", "-l", "64", "-z", "20",
 		"-u", TURNUser, "-w", TURNPass, "-e", peer, "-r", "55000", "-p", strconv.Itoa(port)}
 	if tcp {
 		args = append(args, "-t")
 	}
-	return l.Run(l.Client, 4*time.Second, append(args, dst)...)
+	return l.Run(l.Client, 3*time.Second, append(args, dst)...)
 }

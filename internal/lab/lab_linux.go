@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,10 +122,10 @@ func (l *Lab) build() error {
 		// No duplicate address detection: addresses are usable at once, and
 		// no router solicitations or DAD probes clutter the captures.
 		if err := l.Sysctl(ns, map[string]string{
-			"net.ipv6.conf.default.accept_dad":    "0",
-			"net.ipv6.conf.all.accept_dad":        "0",
-			"net.ipv6.conf.default.dad_transmits": "0",
-			"net.ipv6.conf.default.accept_ra":     "0",
+			"net.ipv6.conf.default.accept_dad":           "0",
+			"net.ipv6.conf.all.accept_dad":               "0",
+			"net.ipv6.conf.default.dad_transmits":        "0",
+			"net.ipv6.conf.default.accept_ra":            "0",
 			"net.ipv6.conf.default.router_solicitations": "0",
 		}); err != nil {
 			return err
@@ -226,7 +227,10 @@ func run(timeout time.Duration, name string, args ...string) (string, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err := startCmd(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%s: killed after %v", strings.Join(append([]string{name}, args...), " "), timeout)
 	} else if err != nil {
@@ -234,6 +238,31 @@ func run(timeout time.Duration, name string, args ...string) (string, error) {
 			strings.TrimSpace(out.String()))
 	}
 	return out.String(), err
+}
+
+// spawn carries process starts to one OS thread that lives as long as the
+// test process. Pdeathsig fires when the thread that forked the child exits,
+// not the process, and Go ends the thread of every goroutine that returns
+// while locked ([Lab.Do] does): a child forked there would be killed when
+// an unrelated Do returns.
+var (
+	spawnOnce sync.Once
+	spawn     chan func()
+)
+
+func startCmd(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawn = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked, never returns
+			for f := range spawn {
+				f()
+			}
+		}()
+	})
+	errc := make(chan error, 1)
+	spawn <- func() { errc <- cmd.Start() }
+	return <-errc
 }
 
 // Proc is a background process started by [Lab.Start].
@@ -259,10 +288,7 @@ func (l *Lab) Start(ns, name string, argv ...string) (*Proc, error) {
 	// Own process group, so Stop reaches children (socat forks); SIGKILL
 	// when the test process dies, so an aborted run leaves no peers behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Pdeathsig fires when the forking thread exits. Go ends a thread only
-	// when a goroutine locked to it returns ([Lab.Do]), and no process is
-	// started from such a goroutine.
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &Proc{Name: name, Log: log, cmd: cmd, done: make(chan struct{})}

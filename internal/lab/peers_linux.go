@@ -129,24 +129,42 @@ func (l *Lab) logs() string {
 	return b.String()
 }
 
-// writeCert makes a self-signed ECDSA certificate for [CertNames] in Dir.
+// CAName is the issuer of the lab's server certificate. It names
+// Microsoft because the analyzer reports a certificate for an Office 365 name
+// from any other issuer as TLS interception (visible in TLS 1.2), and only
+// the interception scenarios should look like that.
+const CAName = "sfbtrace lab stand-in for Microsoft Azure TLS Issuing CA"
+
+// writeCert makes a lab CA and an ECDSA server certificate for [CertNames]
+// signed by it, in Dir.
 func (l *Lab) writeCert() (certFile, keyFile string, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: CAName, Organization: []string{"sfbtrace lab"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: CertNames[0], Organization: []string{"sfbtrace lab"}},
-		DNSNames:              CertNames,
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: CertNames[0], Organization: []string{"sfbtrace lab"}},
+		DNSNames:     CertNames,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return "", "", err
 	}
