@@ -20,6 +20,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # The README's test command: formatting, vet, the whole suite with the race
 # detector, and the static CGO_ENABLED=0 / darwin builds.

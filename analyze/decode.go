@@ -107,16 +107,6 @@ func newDecoder() *decoder {
 	return d
 }
 
-// linkSupported reports whether packets of this link type can be decoded.
-func (d *decoder) linkSupported(lt layers.LinkType) bool {
-	switch lt {
-	case 12, 14, layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, layers.LinkTypePPP:
-		return true
-	}
-	_, ok := d.parsers[lt]
-	return ok
-}
-
 // decode fills r from one packet. wireLen is the original length, used to
 // tell snaplen truncation from malformed headers.
 func (d *decoder) decode(lt layers.LinkType, data []byte, wireLen int, r *decodeResult) decodeStatus {

@@ -232,7 +232,7 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 			continue
 		}
 		// The client side must be the local one sending media.
-		if isLocalAddr(j.Client.Addr()) == false && isLocalAddr(j.Server.Addr()) {
+		if !isLocalAddr(j.Client.Addr()) && isLocalAddr(j.Server.Addr()) {
 			continue
 		}
 		port := j.Client.Port()

@@ -471,7 +471,7 @@ func detectIdleCut(dc *detectContext) []Finding {
 	} else {
 		detail += fmt.Sprintf(" Idle times %.0f-%.0f s", idles[0].Seconds(), idles[len(idles)-1].Seconds())
 	}
-	detail += fmt.Sprintf(", far below the 8 hours the article requires for SIP signalling (the connection lives as long as the user is signed in).")
+	detail += ", far below the 8 hours the article requires for SIP signalling (the connection lives as long as the user is signed in)."
 	if forged > 0 {
 		detail += fmt.Sprintf(" %d of the closing packets carry a TTL unlike the server's: sent by a middlebox.", forged)
 	}

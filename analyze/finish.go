@@ -22,7 +22,6 @@ type judged struct {
 	DNSName      string
 	Connectivity string
 	Call         int // 0 = none
-	modalityPort bool
 }
 
 // Finish expires every flow, classifies, runs the detectors and returns the

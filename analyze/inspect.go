@@ -468,9 +468,6 @@ func (s *payloadState) tls() *tlsFacts { return s.freeze().tls }
 // http returns the first plain HTTP request (CONNECT to a proxy), or nil.
 func (s *payloadState) http() *httpFacts { return s.httpF }
 
-// sip returns the first SIP message, or nil.
-func (s *payloadState) sip() *sipFacts { return s.sipF }
-
 // dnsState maps answered addresses to the names clients looked up. All DNS
 // flows hash to shard 0 (see flowHash), so one table sees every lookup.
 type dnsState struct {

@@ -610,7 +610,7 @@ response at t≈3 s reports 203.0.113.45:50010; from t≈6 s on they report 203.
 	t := c.turnAllocate(0, cli, srv, ap(natPublic, 50010), ap(relayIP, 52044), allocOK, "", "", "", "Allocate success, XOR-MAPPED-ADDRESS 203.0.113.45:50010")
 	c.media(t+ms(100), sec(12), cli, srv, audioSILK, mediaOpts{c2s: true, s2c: true})
 	for i := 1; i < 4; i++ {
-		mapped, note := ap(natPublic, 50010), fmt.Sprintf("Binding success, XOR-MAPPED-ADDRESS 203.0.113.45:50010")
+		mapped, note := ap(natPublic, 50010), "Binding success, XOR-MAPPED-ADDRESS 203.0.113.45:50010"
 		if i >= 2 {
 			mapped, note = ap(natPublic, 1034), "Binding success, XOR-MAPPED-ADDRESS 203.0.113.45:1034 (changed)"
 		}
