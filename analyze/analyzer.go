@@ -41,7 +41,8 @@ const (
 	defaultTCPTimeout     = 9 * time.Hour
 	defaultTCPOpenTimeout = 2 * time.Minute
 	defaultCloseGrace     = 10 * time.Second
-	expiryEvery           = 1 << 15 // packets between expiry scans
+	expiryEvery           = 1 << 15    // packets between expiry scans, at least
+	expiryStep            = int64(5e9) // capture time between expiry scans, at least (ns)
 )
 
 // Analyzer turns packets into flows, then (Finish) into a Report. It is not
@@ -71,6 +72,7 @@ type Analyzer struct {
 	expired       int64 // flows finished by timeout while reading
 	sinceScan     int
 	latest        int64 // latest packet time seen (ns)
+	lastScan      int64 // capture time of the last expiry scan
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
@@ -181,8 +183,11 @@ func (a *Analyzer) Add(p *capture.Packet) {
 			a.latest = ts
 		}
 	}
-	if a.sinceScan++; a.sinceScan >= expiryEvery {
+	if a.sinceScan++; a.sinceScan >= expiryEvery && a.latest-a.lastScan >= expiryStep {
+		// Scans cost a pass over the live flows: at most one per
+		// expiryEvery packets and per expiryStep of capture time.
 		a.sinceScan = 0
+		a.lastScan = a.latest
 		a.expire(a.latest)
 	}
 	a.noteLinkTypeAt(p.LinkType, p.Frame)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -249,11 +250,11 @@ func classTotals(js []*judged) []ClassSummary {
 }
 
 func dedupe(s []string) []string {
+	// Linear: evidence lists hold a handful of entries; a map per flow
+	// would cost more than the scan.
 	out := s[:0]
-	seen := map[string]bool{}
 	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
+		if !slices.Contains(out, x) {
 			out = append(out, x)
 		}
 	}
