@@ -22,6 +22,13 @@
 // utilities and openssl s_client as processes, RTP, TCP and TLS clients as Go
 // code on a thread switched into the namespace with setns(2) ([Lab.Do]).
 //
+// [Scenarios] lists the article's failure modes (issue 5): firewall rules,
+// traffic, and tshark [Check]s that prove the capture shows the failure.
+// [Lab.RunScenario] runs one and returns its capture, taken by tcpdump on
+// the client's veth0 ([CaptureFilter]); [Verify] runs the checks. The tests
+// also compare the analyzer's findings with the expected codes, and with
+// SFBTRACE_LAB_OUT set they copy each capture there (make lab: pcaps/lab).
+//
 // Namespace names carry [Prefix], the test process id and a sequence number,
 // so parallel runs do not collide; [New] first removes namespaces left by
 // runs whose process is gone, and registers a cleanup that stops every
@@ -31,6 +38,8 @@
 // [Tools]; [New] skips the test with a clear message when either is missing.
 // The package is Linux-only; elsewhere [New] skips.
 //
-// A Lab is not safe for concurrent use except where a method says so;
-// separate Labs are independent.
+// Client methods ([Lab.Do], [Lab.Run], [Lab.SendRTP], [Lab.DialTLS], ...)
+// may run concurrently on one Lab; set-up methods ([Lab.Firewall],
+// [Lab.StartPeers], [Lab.StartCapture]) are meant to be called in sequence.
+// Separate Labs are independent.
 package lab

@@ -41,6 +41,9 @@ func TestLab(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					t.Fatal(err)
+				}
 				if err := os.WriteFile(filepath.Join(out, s.Name+".pcap"), b, 0o644); err != nil {
 					t.Fatal(err)
 				}
