@@ -41,7 +41,8 @@ run() {
   local walls=() rss=0
   for _ in $(seq "$RUNS"); do
     local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    /usr/bin/time -f '%e %M' -o "$bin/time" "$@" >/dev/null 2>&1 || true
+    out=$(tail -1 "$bin/time")
     walls+=("${out% *}")
     local r=${out#* }
     [ "$r" -gt "$rss" ] && rss=$r
