@@ -206,7 +206,7 @@ func (dc *detectContext) groupCalls() {
 				end = m.j.Last
 			}
 		}
-		call.Start, call.End = nsTime(start), nsTime(end)
+		call.Start, call.End = Time{nsTime(start)}, Time{nsTime(end)}
 		for _, mod := range []string{ClassAudio, ClassVideo, ClassDesktopShare} {
 			var js []*judged
 			var locals []netip.AddrPort

@@ -306,7 +306,7 @@ func (b *findingBuilder) done(title, detail, rem string) Finding {
 		}
 	}
 	f.Frames = out
-	f.FirstSeen = nsTime(b.first)
+	f.FirstSeen = Time{nsTime(b.first)}
 	return f
 }
 
@@ -376,8 +376,8 @@ func sortFindings(fs []Finding) {
 		if severityRank[fs[i].Severity] != severityRank[fs[j].Severity] {
 			return severityRank[fs[i].Severity] < severityRank[fs[j].Severity]
 		}
-		if !fs[i].FirstSeen.Equal(fs[j].FirstSeen) {
-			return fs[i].FirstSeen.Before(fs[j].FirstSeen)
+		if !fs[i].FirstSeen.Equal(fs[j].FirstSeen.Time) {
+			return fs[i].FirstSeen.Before(fs[j].FirstSeen.Time)
 		}
 		return fs[i].Code < fs[j].Code
 	})

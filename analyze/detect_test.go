@@ -115,8 +115,10 @@ var generatedCases = []scenarioCase{
 // misconfiguration each, named by the file.
 var labCases = []scenarioCase{
 	{file: "lab/01-all-open.pcap", healthy: true},
+	// The lab's STUN/TURN clients use ephemeral source ports: `make lab`
+	// changes them, so only fixed ports are named here.
 	{file: "lab/02-udp-stun-dropped.pcap", must: []wantFinding{
-		{CodeUDPNoAnswer, []string{pair("192.168.50.2:59100", "52.112.0.10:3479")}},
+		{CodeUDPNoAnswer, nil},
 		{CodeMediaOverTCP, []string{pair("192.168.50.2:50012", "52.112.0.10:443")}},
 	}},
 	{file: "lab/03-udp-stun-rejected.pcap", must: []wantFinding{{CodeICMPUnreachable, nil}}},

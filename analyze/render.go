@@ -218,9 +218,17 @@ func renderCSV(w io.Writer, rep *Report) error {
 		cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
 			strconv.FormatInt(f.Packets.C2S, 10), strconv.FormatInt(f.Packets.S2C, 10),
 			strconv.FormatInt(f.Bytes.C2S, 10), strconv.FormatInt(f.Bytes.S2C, 10),
-			f.First.Format("2006-01-02T15:04:05.000000000Z07:00"), f.Last.Format("2006-01-02T15:04:05.000000000Z07:00"),
+			csvTime(f.First), csvTime(f.Last),
 			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity})
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// csvTime formats a timestamp with nanoseconds, "" when unknown.
+func csvTime(t Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("2006-01-02T15:04:05.000000000Z07:00")
 }

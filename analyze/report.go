@@ -50,7 +50,7 @@ type Finding struct {
 	Remediation string    `json:"remediation"`
 	Flows       []int     `json:"flows"`  // flow ids
 	Frames      []int64   `json:"frames"` // 1-based frame numbers to look at in Wireshark
-	FirstSeen   time.Time `json:"first_seen"`
+	FirstSeen   Time      `json:"first_seen"`
 }
 
 // Finding codes: stable strings.
@@ -87,8 +87,8 @@ type Verdict struct {
 // Call groups the media flows of one call.
 type Call struct {
 	ID      int          `json:"id"`
-	Start   time.Time    `json:"start"`
-	End     time.Time    `json:"end"`
+	Start   Time         `json:"start"`
+	End     Time         `json:"end"`
 	Flows   []int        `json:"flows"`
 	Streams []CallStream `json:"streams"`
 }
@@ -127,8 +127,8 @@ type FlowReport struct {
 	O365         string    `json:"o365"` // service area of the server address, "" when outside
 	Packets      Dir       `json:"packets"`
 	Bytes        Dir       `json:"bytes"`
-	First        time.Time `json:"first"`
-	Last         time.Time `json:"last"`
+	First        Time      `json:"first"` // null when no packet had a timestamp (pcapng SPB)
+	Last         Time      `json:"last"`
 	FirstFrame   int64     `json:"first_frame"`
 	State        string    `json:"state"` // Zeek-like conn_state: S0, REJ, SF, RSTO, RSTR, OTH, ... ; UDP: answered/unanswered
 	TCPFlags     string    `json:"tcp_flags,omitempty"`
@@ -140,4 +140,17 @@ type FlowReport struct {
 	RTP          any       `json:"rtp,omitempty"`
 	TLS          any       `json:"tls,omitempty"`
 	SIP          any       `json:"sip,omitempty"`
+}
+
+// Time is a timestamp that marshals as RFC 3339 with nanoseconds, or null
+// when unknown: packets from pcapng Simple Packet Blocks carry no time, and
+// a report must not show the year 1.
+type Time struct{ time.Time }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return t.Time.MarshalJSON()
 }
