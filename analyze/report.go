@@ -43,14 +43,14 @@ const (
 
 // Finding is one diagnosed root cause with the evidence for it.
 type Finding struct {
-	Code        string    `json:"code"`
-	Severity    Severity  `json:"severity"`
-	Title       string    `json:"title"`
-	Detail      string    `json:"detail"`
-	Remediation string    `json:"remediation"`
-	Flows       []int     `json:"flows"`  // flow ids
-	Frames      []int64   `json:"frames"` // 1-based frame numbers to look at in Wireshark
-	FirstSeen   Time      `json:"first_seen"`
+	Code        string   `json:"code"`
+	Severity    Severity `json:"severity"`
+	Title       string   `json:"title"`
+	Detail      string   `json:"detail"`
+	Remediation string   `json:"remediation"`
+	Flows       []int    `json:"flows"`  // flow ids
+	Frames      []int64  `json:"frames"` // 1-based frame numbers to look at in Wireshark
+	FirstSeen   Time     `json:"first_seen"`
 }
 
 // Finding codes: stable strings.
@@ -118,28 +118,28 @@ type Dir struct {
 
 // FlowReport is one flow in the report.
 type FlowReport struct {
-	ID           int       `json:"id"`
-	Transport    string    `json:"transport"` // tcp, udp
-	Client       string    `json:"client"`    // ip:port, IPv6 in brackets
-	Server       string    `json:"server"`
-	Class        string    `json:"class"`
-	Evidence     []string  `json:"evidence"`
-	O365         string    `json:"o365"` // service area of the server address, "" when outside
-	Packets      Dir       `json:"packets"`
-	Bytes        Dir       `json:"bytes"`
-	First        Time      `json:"first"` // null when no packet had a timestamp (pcapng SPB)
-	Last         Time      `json:"last"`
-	FirstFrame   int64     `json:"first_frame"`
-	State        string    `json:"state"` // Zeek-like conn_state: S0, REJ, SF, RSTO, RSTR, OTH, ... ; UDP: answered/unanswered
-	TCPFlags     string    `json:"tcp_flags,omitempty"`
-	SNI          string    `json:"sni"`
-	DNSName      string    `json:"dns_name"`
-	Connectivity string    `json:"connectivity"`
-	Call         *int      `json:"call"`
-	STUN         any       `json:"stun,omitempty"`
-	RTP          any       `json:"rtp,omitempty"`
-	TLS          any       `json:"tls,omitempty"`
-	SIP          any       `json:"sip,omitempty"`
+	ID           int      `json:"id"`
+	Transport    string   `json:"transport"` // tcp, udp
+	Client       string   `json:"client"`    // ip:port, IPv6 in brackets
+	Server       string   `json:"server"`
+	Class        string   `json:"class"`
+	Evidence     []string `json:"evidence"`
+	O365         string   `json:"o365"` // service area of the server address, "" when outside
+	Packets      Dir      `json:"packets"`
+	Bytes        Dir      `json:"bytes"`
+	First        Time     `json:"first"` // null when no packet had a timestamp (pcapng SPB)
+	Last         Time     `json:"last"`
+	FirstFrame   int64    `json:"first_frame"`
+	State        string   `json:"state"` // Zeek-like conn_state: S0, REJ, SF, RSTO, RSTR, OTH, ... ; UDP: answered/unanswered
+	TCPFlags     string   `json:"tcp_flags,omitempty"`
+	SNI          string   `json:"sni"`
+	DNSName      string   `json:"dns_name"`
+	Connectivity string   `json:"connectivity"`
+	Call         *int     `json:"call"`
+	STUN         any      `json:"stun,omitempty"`
+	RTP          any      `json:"rtp,omitempty"`
+	TLS          any      `json:"tls,omitempty"`
+	SIP          any      `json:"sip,omitempty"`
 }
 
 // Time is a timestamp that marshals as RFC 3339 with nanoseconds, or null
