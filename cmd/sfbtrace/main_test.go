@@ -166,10 +166,33 @@ func TestOutputFileAndFailOn(t *testing.T) {
 	if err != nil || !json.Valid(b) {
 		t.Fatalf("report file: %v valid=%v", err, json.Valid(b))
 	}
-	// Three SYNs to 443 never answered: an error finding once detectors run.
-	code, _, _ = runCLI(t, "analyze", "--fail-on", "error", in)
-	if code != 0 && code != 1 {
-		t.Errorf("--fail-on exit %d", code)
+	// The bundled failing call has error findings: exit 1 only with --fail-on.
+	failing := pcaptest.Pcaps("failing-call.pcap")
+	if code, _, errs := runCLI(t, "analyze", failing); code != 0 {
+		t.Errorf("without --fail-on: exit %d, want 0 (%s)", code, errs)
+	}
+	if code, _, _ := runCLI(t, "analyze", "--fail-on", "error", failing); code != 1 {
+		t.Errorf("--fail-on error: exit %d, want 1", code)
+	}
+	if code, _, _ := runCLI(t, "analyze", "--fail-on", "error", pcaptest.Pcaps("healthy-call.pcapng")); code != 0 {
+		t.Errorf("--fail-on error on the healthy call: exit %d, want 0", code)
+	}
+	if code, _, errs := runCLI(t, "analyze", "--fail-on", "fatal", failing); code != 2 || !strings.Contains(errs, `invalid --fail-on "fatal"`) {
+		t.Errorf("bad --fail-on: exit %d %q", code, errs)
+	}
+}
+
+func TestEndpointsFlag(t *testing.T) {
+	bad := writeFile(t, "endpoints.json", []byte("<html>not json</html>"))
+	code, _, errs := runCLI(t, "analyze", "--endpoints", bad, pcaptest.Pcaps("failing-call.pcap"))
+	if code != 2 || !strings.Contains(errs, "endpoints.json") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("bad endpoints file: exit %d, stderr %q; want 2 and one line naming the file", code, errs)
+	}
+	// A list where 52.112.0.0/14 is not Office 365: the flows lose their area.
+	other := writeFile(t, "ws.json", []byte(`[{"id": 1, "serviceArea": "Skype", "ips": ["198.51.100.0/24"]}]`))
+	code, out, errs := runCLI(t, "analyze", "--format", "json", "--endpoints", other, pcaptest.Pcaps("failing-call.pcap"))
+	if code != 0 || strings.Contains(out, `"o365": "skype"`) {
+		t.Errorf("--endpoints not applied: exit %d %s", code, errs)
 	}
 }
 
