@@ -91,7 +91,14 @@ func newDecoder() *decoder {
 	all := []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.gre,
 		&d.ip4, &d.ip6, &d.ip6ext, &d.ip6frag, &d.tcp, &d.udp, &d.icmp4, &d.icmp6, &d.payload}
 	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first, all...)
+		p := gopacket.NewDecodingLayerParser(first)
+		// A sparse slice indexed by layer type: the default map costs a
+		// hash lookup per layer per packet (visible in profiles).
+		var c gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+		for _, l := range all {
+			c = c.Put(l)
+		}
+		p.SetDecodingLayerContainer(c)
 		return p
 	}
 	d.ipv4P = mk(layers.LayerTypeIPv4)
