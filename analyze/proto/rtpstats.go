@@ -87,6 +87,8 @@ func (s *rtpStream) extMax() uint32 { return s.cycles + uint32(s.maxSeq) }
 // rtpConfirmRun consecutive advancing sequence numbers, so random UDP is not
 // misread. Observe allocates only when a new SSRC appears (at most 16 streams;
 // single-packet "streams" (noise) are evicted first when the table is full).
+// An RTPStats must not be copied after its first Observe (streams may point
+// into its own inline array).
 type RTPStats struct {
 	// MSClockRates enables Microsoft's dynamic payload-type clock rates
 	// (set it for flows known to be Lync/SfB/Teams media).
@@ -98,7 +100,8 @@ type RTPStats struct {
 	RTCPPackets int    // RTCP packets inside compound datagrams
 	Dropped     int    // packets of SSRCs that found the table full
 
-	streams []rtpStream // grown one SSRC at a time (most flows carry 1-2): memory per flow stays small
+	streams []rtpStream  // grown one SSRC at a time; starts in inline (no pointer chase per packet)
+	inline  [2]rtpStream // most flows carry 1-2 SSRCs
 	n       int
 }
 
@@ -167,6 +170,9 @@ func (r *RTPStats) stream(ssrc uint32, fromClient bool, pt uint8) *rtpStream {
 		copy(r.streams[i:], r.streams[i+1:])
 		i = rtpMaxStreams - 1
 	} else {
+		if r.streams == nil {
+			r.streams = r.inline[:0:len(r.inline)]
+		}
 		if r.n == len(r.streams) {
 			r.streams = append(r.streams, rtpStream{})
 		}
