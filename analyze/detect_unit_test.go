@@ -145,7 +145,7 @@ func TestPushIsNotNonO365(t *testing.T) {
 	if got == nil || got.Remediation != rulePush || !strings.Contains(got.Title, "push") {
 		t.Fatalf("got %+v, want tcp-no-answer with the push rule", got)
 	}
-	for _, v := range verdicts(js, fs) {
+	for _, v := range verdicts(nil, js, fs) {
 		if v.Feature == FeaturePush && v.Status != StatusFailing {
 			t.Errorf("push verdict %s, want failing", v.Status)
 		}

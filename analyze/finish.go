@@ -51,7 +51,7 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 			rep.Flows = append(rep.Flows, a.flowReport(j))
 		}
 	}
-	rep.Verdicts = verdicts(js, rep.Findings)
+	rep.Verdicts = verdicts(a.ep, js, rep.Findings)
 	rep.Remediation = remediation(rep.Findings)
 	return rep
 }

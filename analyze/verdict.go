@@ -74,19 +74,18 @@ func featuresOf(ep *Endpoints, j *judged) []string {
 // that serve it and the findings on those flows: failing when an error
 // finding touches it (or every candidate of its media failed), ok when seen
 // otherwise (warnings listed), not seen when no flow serves it.
-func verdicts(js []*judged, fs []Finding) []Verdict {
+func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 	order := []string{FeatureSignIn, FeaturePresence, FeatureOutlook, FeatureFileTransfer, FeatureAudio, FeatureVideo, FeatureSharing, FeaturePush}
 	seen := map[string]bool{}
 	flowsOf := map[string]map[int]bool{}
 	// media: per feature and call, did any pair work?
 	callWorks := map[string]map[int]bool{}
-	// Name-based areas use the embedded snapshot: verdicts is not given
-	// the analyzer (addresses were already matched against its endpoints).
-	var ep *Endpoints
+	// Name-based areas use the analyzer's endpoint data (--endpoints or
+	// the embedded snapshot), like the addresses.
+	if ep == nil {
+		ep = DefaultEndpoints()
+	}
 	for _, j := range js {
-		if ep == nil {
-			ep = DefaultEndpoints()
-		}
 		// UDP to the Office 365 relays outside any call (no modality
 		// known): a failure there fails every media feature; success
 		// alone does not show that a feature was used.
