@@ -69,6 +69,8 @@ type Analyzer struct {
 	internalErrs  int64
 	notes         []note // per-packet problems worth a line: first frame per reason
 	evicted       int64
+	drops         int64 // packets the capturing kernel lost (pcapng epb_dropcount)
+	dropFrame     int64 // first frame that reported drops
 	expired       int64 // flows finished by timeout while reading
 	sinceScan     int
 	latest        int64 // latest packet time seen (ns)
@@ -170,6 +172,12 @@ func (a *Analyzer) Add(p *capture.Packet) {
 	defer a.recoverPacket(p)
 	a.packets++
 	a.bytes += int64(p.Length)
+	if p.DropCount > 0 {
+		a.drops += int64(p.DropCount)
+		if a.dropFrame == 0 || p.Frame < a.dropFrame {
+			a.dropFrame = p.Frame
+		}
+	}
 	var ts int64
 	if !p.Timestamp.IsZero() {
 		ts = p.Timestamp.UnixNano()

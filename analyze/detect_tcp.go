@@ -569,10 +569,17 @@ func detectCaptureTruncated(dc *detectContext) []Finding {
 		}
 		reasons = append(reasons, fmt.Sprintf("%s %s cut by the capture's snaplen (payloads missing: names and media cannot be read)", plural(n, "packet"), verb(n, "was", "were")))
 	}
+	if dc.a.drops > 0 {
+		reasons = append(reasons, fmt.Sprintf("The capturing host reported %s lost (pcapng drop counts, first at frame %d): flows may look unanswered because their answers were dropped by the capture, not the network",
+			plural(int(dc.a.drops), "packet"), dc.a.dropFrame))
+	}
 	if len(reasons) == 0 {
 		return nil
 	}
 	b := newFinding(CodeCaptureTruncated, SeverityWarning)
+	if dc.a.dropFrame != 0 {
+		b.frames(dc.a.dropFrame)
+	}
 	if c.Start != nil {
 		b.first = c.Start.UnixNano()
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 	"testing"
 	"time"
 )
@@ -334,4 +336,19 @@ func TestCaptureTruncated(t *testing.T) {
 	if got := remediation(fs); len(got) != 0 {
 		t.Errorf("capture advice in the rules list: %q", got)
 	}
+}
+
+// TestKernelDropsReported: pcapng drop counts (the suite's test009 EPB has
+// epb_dropcount 12345) make the capture itself suspect.
+func TestKernelDropsReported(t *testing.T) {
+	rep := analyzeFile(t, pcaptest.Shared(t, "pcaps/pcapng-suite/output_be/basic/test009.pcapng"))
+	if rep.Capture.KernelDrops != 12345 {
+		t.Errorf("kernel_drops = %d, want 12345", rep.Capture.KernelDrops)
+	}
+	for _, f := range rep.Findings {
+		if f.Code == CodeCaptureTruncated && strings.Contains(f.Detail, "12345 packets lost") {
+			return
+		}
+	}
+	t.Errorf("no capture-truncated finding naming the 12345 dropped packets: %+v", rep.Findings)
 }

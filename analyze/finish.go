@@ -103,6 +103,7 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 		cs.Problems[k] = v
 	}
 	cs.DecodeErrors = a.decodeErrors
+	cs.KernelDrops = a.drops
 	cs.Fragments = a.fragments
 	if a.fragments > 0 {
 		cs.Problems["ip fragment (not first)"] = int(a.fragments)

@@ -30,6 +30,7 @@ type CaptureSummary struct {
 	Truncated    bool           `json:"truncated"`     // an input ended by damage
 	Warnings     []string       `json:"warnings"`
 	FlowsEvicted int64          `json:"flows_evicted"`
+	KernelDrops  int64          `json:"kernel_drops"` // packets lost by the capturing host (pcapng epb_dropcount)
 }
 
 // Severity of a finding.

@@ -170,6 +170,10 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		a.fragments += s.fragments
 		a.internalErrs += s.internalErrs
 		a.evicted += s.evicted
+		a.drops += s.drops
+		if s.dropFrame != 0 && (a.dropFrame == 0 || s.dropFrame < a.dropFrame) {
+			a.dropFrame = s.dropFrame
+		}
 		for _, nt := range s.notes {
 			a.addNote(nt.frame, nt.key, nt.text)
 		}
