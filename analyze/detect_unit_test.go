@@ -4,10 +4,10 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 	"testing"
 	"time"
+
+	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
 // Synthetic flows for the detectors' edge cases: each test builds the
