@@ -52,23 +52,26 @@ type DirStats struct {
 
 // Flow is the state of one bidirectional 5-tuple. The client/server
 // orientation is fixed when the flow is created (see orient).
+//
+// Field order packs the small fields after the 38-byte key: a gateway
+// capture holds 100 000+ flows at once.
 type Flow struct {
 	Key        FlowKey
 	clientIsA  bool
+	Proto      uint8
+	closed     bool  // FIN or RST seen: the close grace applies
+	firstSide  uint8 // side (c2s/s2c) of the first packet
 	Client     netip.AddrPort
 	Server     netip.AddrPort
-	Proto      uint8
 	FirstFrame int64
 	First      int64 // unix ns of the first packet with a timestamp
 	Last       int64
-	firstSide  int // side (c2s/s2c) of the first packet
 	Dir        [2]DirStats
 
-	tcp    *tcpState // TCP flows own one; others share the read-only noTCP
-	o365   string    // service area of the server address
-	pl     payloadState
-	icmp   []icmpHit // ICMP errors quoting this flow (bounded)
-	closed bool      // FIN or RST seen: eligible for early finalisation
+	tcp  *tcpState // TCP flows own one; others share the read-only noTCP
+	o365 string    // service area of the server address
+	pl   payloadState
+	icmp []icmpHit // ICMP errors quoting this flow (bounded)
 }
 
 // tcpState records the handshake and teardown as seen on the wire.

@@ -14,15 +14,14 @@ import (
 // state is allocated lazily, once per flow, when its protocol first appears.
 type payloadState struct {
 	kinds     uint16 // bit per proto.Kind seen
-	payloads  int64  // packets with payload
-	unknown   int64  // UDP payloads no signature matched
+	tlsOff    bool   // the stream is not TLS (or the handshake is done): stop feeding it
+	pseudo    bool   // SfB pseudo-TLS seen
+	payloads  int32  // packets with payload
+	unknown   int32  // UDP payloads no signature matched
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
 	tlsC      *proto.TLSConn
-	tlsOff    bool              // the stream is not TLS (or the handshake is done): stop feeding it
-	tlsFz     *tlsFacts         // TLS facts taken when reassembly stopped
-	tlsSum    *proto.TLSSummary // and their JSON form
-	pseudo    bool              // SfB pseudo-TLS seen
+	tlsSum    *proto.TLSSummary // TLS facts taken when reassembly stopped
 	httpF     *httpFacts
 	sipF      *sipFacts
 	rtpS      *proto.RTPStats
@@ -138,7 +137,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
 	}
-	if s.httpF == nil && fromClient && s.tlsFz == nil && (s.tlsC == nil || !s.tlsC.HelloSeen) {
+	if s.httpF == nil && fromClient && s.tlsSum == nil && (s.tlsC == nil || !s.tlsC.HelloSeen) {
 		s.httpF = parseHTTPRequest(p, frame)
 	} else if s.httpF != nil && !fromClient && s.httpF.Status == 0 {
 		if st, ok := parseHTTPStatus(p); ok {
@@ -282,7 +281,6 @@ func (s *payloadState) stopTLS() {
 	}
 	s.tlsC = nil
 	if c.HelloSeen || c.ServerHelloSeen {
-		s.tlsFz = tlsFactsOf(c)
 		sum := c.Summary()
 		sum.SNI = escapeName(sum.SNI)
 		s.tlsSum = &sum
@@ -310,8 +308,8 @@ func (s *payloadState) freeze() *frozen {
 		z.evidence = append(z.evidence, EvMSTURN)
 	}
 	s.stopTLS()
-	if s.tlsFz != nil {
-		z.tls, z.tlsSum, z.pseudo = s.tlsFz, s.tlsSum, s.pseudo
+	if s.tlsSum != nil {
+		z.tls, z.tlsSum, z.pseudo = tlsFactsOf(s.tlsSum), s.tlsSum, s.pseudo
 		z.evidence = append(z.evidence, EvTLS)
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
@@ -333,7 +331,7 @@ func (s *payloadState) freeze() *frozen {
 	}
 	s.fz = z
 	s.stunS, s.rtpS = nil, nil
-	s.tlsFz, s.tlsSum = nil, nil
+	s.tlsSum = nil
 	return z
 }
 
@@ -400,10 +398,11 @@ func (s *payloadState) stunFacts() *stunFacts {
 	return f
 }
 
-func tlsFactsOf(c *proto.TLSConn) *tlsFacts {
-	sum := c.Summary()
-	f := &tlsFacts{SNI: escapeName(c.SNI), ALPN: c.ALPN, Versions: sum.Versions, ServerVersion: sum.ServerVersion,
-		CertSubject: escapeName(c.CertSubject), CertIssuer: escapeName(c.CertIssuer), PseudoTLS: c.PseudoTLS}
+// tlsFactsOf reads the detectors' TLS facts from the summary kept when
+// reassembly stopped (its SNI is already escaped).
+func tlsFactsOf(sum *proto.TLSSummary) *tlsFacts {
+	f := &tlsFacts{SNI: sum.SNI, ALPN: sum.ALPN, Versions: sum.Versions, ServerVersion: sum.ServerVersion,
+		CertSubject: escapeName(sum.CertSubject), CertIssuer: escapeName(sum.CertIssuer), PseudoTLS: sum.PseudoTLS}
 	for _, al := range sum.Alerts {
 		if al.Encrypted {
 			f.Alerts = append(f.Alerts, al.From+" encrypted alert")

@@ -9,7 +9,7 @@ import (
 // Bounds of the per-flow STUN state.
 const (
 	stunMaxTxns      = 16 // outstanding transactions matched against responses (ICE pacing keeps few in flight per flow)
-	stunMaxMapped    = 8
+	stunMaxMapped    = 4
 	stunMaxUsernames = 8
 	stunMaxErrors    = 16
 )
