@@ -53,7 +53,7 @@ type Analyzer struct {
 	dec  *decoder
 	res  decodeResult
 
-	index map[FlowKey]int32
+	index *flowIndex // live flows only: expired ones leave it
 	flows flowStore
 
 	packets, bytes int64
@@ -125,7 +125,7 @@ func New(opts Options) *Analyzer {
 		opts:        opts,
 		ep:          ep,
 		dec:         newDecoder(),
-		index:       make(map[FlowKey]int32, 1024),
+		index:       newFlowIndex(),
 		unknownLink: map[layers.LinkType]int64{},
 		problems:    map[string]int{},
 	}
@@ -156,13 +156,18 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 // per-packet check in addFlowPacket decides), so memory follows the active
 // flows, not the capture.
 func (a *Analyzer) expire(now int64) {
-	for key, idx := range a.index {
-		f := a.flows.get(idx)
-		if f.Last != 0 && now-f.Last > a.timeout(f) {
-			f.pl.freeze()
-			delete(a.index, key)
-			a.expired++
+	var done []int32
+	a.index.each(func(idx int32) {
+		if f := a.flows.get(idx); f.Last != 0 && now-f.Last > a.timeout(f) {
+			done = append(done, idx)
 		}
+	})
+	// Deleted after the walk: deletion shifts entries within the table.
+	for _, idx := range done {
+		f := a.flows.get(idx)
+		f.pl.freeze()
+		a.index.del(&f.Key, &a.flows)
+		a.expired++
 	}
 }
 
@@ -285,12 +290,12 @@ func servicePort(p uint16) bool {
 
 func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 	key, srcIsA := makeKey(r)
-	idx, ok := a.index[key]
+	idx, ok := a.index.get(&key, &a.flows)
 	if ok && ts != 0 {
 		if f := a.flows.get(idx); f.Last != 0 && ts-f.Last > a.timeout(f) {
 			// Silent past its timeout: that flow is over, this is a new one.
 			f.pl.freeze()
-			delete(a.index, key)
+			a.index.del(&key, &a.flows)
 			a.expired++
 			ok = false
 		}
@@ -301,8 +306,8 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 			return
 		}
 		idx = a.flows.add()
-		a.index[key] = idx
 		a.newFlow(a.flows.get(idx), key, srcIsA, p, ts, r)
+		a.index.put(&key, idx)
 	}
 	f := a.flows.get(idx)
 	side := s2c
@@ -459,7 +464,7 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	q := decodeResult{src: src, dst: dst, proto: proto, srcPort: sport, dstPort: dport, ipv6: v6}
 	key, srcIsA := makeKey(&q)
 	hit := icmpHit{frame: p.Frame, ts: ts, from: addrOf(r.src, r.ipv6), typ: r.icmpType, code: r.icmpCode, v6: r.proto == protoICMPv6}
-	if idx, ok := a.index[key]; ok {
+	if idx, ok := a.index.get(&key, &a.flows); ok {
 		f := a.flows.get(idx)
 		hit.forwardDir = srcIsA == f.clientIsA
 		if len(f.icmp) < 16 {
