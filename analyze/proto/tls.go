@@ -202,6 +202,14 @@ func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
 			d.done = true
 			return
 		}
+		if typ == 23 {
+			// Application data: the handshake is over (or encrypted, TLS
+			// 1.3). Decided from the header alone: waiting for a 16 KiB
+			// record body would only copy bytes nobody reads.
+			d.records++
+			d.done = true
+			return
+		}
 		if d.recOff+5+n > d.contig {
 			if d.recOff+5+n > tlsMaxBuffer {
 				d.gap, d.done = true, true
@@ -228,11 +236,6 @@ func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
 				d.hsLen += copy(d.buf[d.hsLen:], body)
 				c.handshake(d, fromClient, hsStart)
 			}
-		case 23:
-			// Application data: the handshake is over (or encrypted, TLS 1.3).
-			d.recOff += 5 + n
-			d.done = true
-			return
 		}
 		d.recOff += 5 + n
 		if d.done {
