@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Service areas of the Office 365 endpoint list, lower case as reported.
@@ -52,14 +53,16 @@ type namePattern struct {
 	area   string
 }
 
-// DefaultEndpoints returns the embedded snapshot.
-func DefaultEndpoints() *Endpoints {
+// DefaultEndpoints returns the embedded snapshot (parsed once; read-only).
+func DefaultEndpoints() *Endpoints { return defaultEndpoints() }
+
+var defaultEndpoints = sync.OnceValue(func() *Endpoints {
 	e, err := parseEndpoints(endpointsSnapshot, "embedded snapshot")
 	if err != nil {
 		panic("embedded endpoint snapshot: " + err.Error()) // a build defect, not input
 	}
 	return e
-}
+})
 
 // LoadEndpoints reads a file in Microsoft's endpoint JSON format.
 func LoadEndpoints(name string) (*Endpoints, error) {
