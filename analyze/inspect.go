@@ -329,10 +329,26 @@ func (s *payloadState) freeze() *frozen {
 	if s.sipF != nil {
 		z.evidence = append(z.evidence, EvSIP)
 	}
+	if z.stun == nil && z.tls == nil && z.rtp == nil && len(z.evidence) == 0 {
+		// Most flows (SYN-only, DNS, plain data) learned nothing: share
+		// one read-only value instead of 100 000 identical ones.
+		z = &frozenNone[b2i(z.payloads)]
+	}
 	s.fz = z
 	s.stunS, s.rtpS = nil, nil
 	s.tlsSum = nil
 	return z
+}
+
+// frozenNone are the shared facts of flows whose payloads told nothing:
+// [0] without payload, [1] with. Never written.
+var frozenNone = [2]frozen{{}, {payloads: true}}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (s *payloadState) sni() string {
