@@ -46,7 +46,7 @@ fuzz:
 	done
 
 golden:
-	$(GO) test ./cmd/... ./analyze/... -run Golden -update
+	$(GO) test ./cmd/sfbtrace/ -run Golden -update
 
 # Go benchmarks per stage, then sfbtrace vs the bare loop, tshark and
 # ndpiReader on the benchmark corpus (BENCHDATA, made by benchdata if missing).
