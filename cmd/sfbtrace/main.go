@@ -44,6 +44,11 @@ Usage:
   sfbtrace help [COMMAND]            show help
 
 Run 'sfbtrace COMMAND -h' for the flags of a command.
+
+Examples:
+  sfbtrace analyze customer.pcapng
+  sfbtrace analyze --format json -o report.json customer.pcapng
+  sfbtrace help analyze
 `
 
 // run is main without the process: the tests call it.
@@ -63,10 +68,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	case "analyze":
 		return runAnalyze(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help") {
+			fmt.Fprint(stderr, "Usage: sfbtrace version\n\nPrint the version of this build.\n\nExample:\n  sfbtrace version\n")
+			return exitOK
+		}
 		fmt.Fprintf(stdout, "sfbtrace %s\n", version)
 		return exitOK
 	case "help", "-h", "--help":
-		if len(args) > 1 {
+		if len(args) > 1 && args[1] != "-h" && args[1] != "--help" {
 			return run(ctx, []string{args[1], "-h"}, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
