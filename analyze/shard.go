@@ -106,6 +106,7 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 				b.buf, b.pkts = b.buf[:0], b.pkts[:0]
 				out <- b
 			}
+			a.freezeAll() // in parallel, before the serial Finish
 		}(shards[i], work[i], free[i])
 	}
 	var oversize *Analyzer = shards[0]
@@ -140,6 +141,14 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		a.addNote(0, "read", err.Error())
 	}
 	return a.finishRun(src, stopped), nil
+}
+
+// freezeAll finalises every flow's payload facts (Finish would otherwise
+// do it serially).
+func (a *Analyzer) freezeAll() {
+	for i := 0; i < a.flows.len(); i++ {
+		a.flows.get(int32(i)).pl.freeze()
+	}
 }
 
 // mergeShards folds the shards' state into the first one. Flows are
