@@ -88,6 +88,21 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 		rule  string
 	}
 	infos := map[string]*info{}
+	// hit files one ICMP error under its group (device, kind, rule) and
+	// returns the group's finding and details.
+	hit := func(key string, sev Severity, h icmpHit, admin bool) (*findingBuilder, *info) {
+		b := g.get(key, CodeICMPUnreachable, sev)
+		if severityRank[sev] < severityRank[b.f.Severity] {
+			b.f.Severity = sev
+		}
+		in0 := infos[key]
+		if in0 == nil {
+			in0 = &info{from: h.from, admin: admin, kinds: map[string]int{}}
+			infos[key] = in0
+		}
+		in0.kinds[icmpDesc(h)]++
+		return b, in0
+	}
 	for _, j := range dc.flows {
 		for _, h := range j.icmp {
 			if !isICMPUnreachable(h) {
@@ -109,17 +124,8 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 				// socket closed after the call) is not a block.
 				sev = SeverityInfo
 			}
-			b := g.get(key, CodeICMPUnreachable, sev)
-			if severityRank[sev] < severityRank[b.f.Severity] {
-				b.f.Severity = sev
-			}
-			in0 := infos[key]
-			if in0 == nil {
-				in0 = &info{from: h.from, admin: admin, kinds: map[string]int{}}
-				infos[key] = in0
-			}
+			b, in0 := hit(key, sev, h, admin)
 			in0.rule = rule
-			in0.kinds[icmpDesc(h)]++
 			if !b.seen[j.ID] {
 				in0.pairs = append(in0.pairs, j.pairDesc())
 			}
@@ -137,16 +143,7 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 		if admin {
 			sev = SeverityWarning
 		}
-		b := g.get(key, CodeICMPUnreachable, sev)
-		if severityRank[sev] < severityRank[b.f.Severity] {
-			b.f.Severity = sev
-		}
-		in0 := infos[key]
-		if in0 == nil {
-			in0 = &info{from: h.from, admin: admin, kinds: map[string]int{}}
-			infos[key] = in0
-		}
-		in0.kinds[icmpDesc(h)]++
+		b, in0 := hit(key, sev, h, admin)
 		in0.pairs = append(in0.pairs, o.desc+" (quoted packet not in the capture)")
 		b.add(nil, h.ts, h.frame)
 	}
