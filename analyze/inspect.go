@@ -13,11 +13,11 @@ import (
 // payloadState holds what the payload parsers learned about a flow. Parser
 // state is allocated lazily, once per flow, when its protocol first appears.
 type payloadState struct {
-	kinds     uint16 // bit per proto.Kind seen
-	tlsOff    bool   // the stream is not TLS (or the handshake is done): stop feeding it
-	pseudo    bool   // SfB pseudo-TLS seen
-	payloads  int32  // packets with payload
-	unknown   int32  // UDP payloads no signature matched
+	msMux     bool  // Microsoft multiplexed TURN (0xFF10) framing seen
+	tlsOff    bool  // the stream is not TLS (or the handshake is done): stop feeding it
+	pseudo    bool  // SfB pseudo-TLS seen
+	httpTried bool  // the client's first payload was checked for an HTTP request line
+	payloads  int32 // packets with payload
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
 	tlsC      *proto.TLSConn
@@ -64,16 +64,21 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		a.dns.observe(p, false, frame, ts)
 		return
 	}
+	if s.rtpS != nil && len(p) > 0 && p[0]&0xC0 == 0x80 {
+		// A known media flow: RTPStats parses RTP/RTCP itself, so the
+		// demultiplexer's own parse of the same header is skipped.
+		s.rtpS.Observe(fromClient, p, ts)
+		return
+	}
 	k := proto.Classify(p)
 	if k == proto.KindMSMux {
 		// Microsoft's multiplexed TURN: judge the inner payload.
 		if _, inner, ok := proto.MSMuxPayload(p); ok {
-			s.kinds |= 1 << proto.KindMSMux
+			s.msMux = true
 			p = inner
 			k = proto.Classify(p)
 		}
 	}
-	s.kinds |= 1 << k
 	switch k {
 	case proto.KindSTUN:
 		if s.stunS == nil {
@@ -88,9 +93,8 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			// from the client media ports or to Office 365.
 			s.rtpS.MSClockRates = mediaClassForPort(f.Client.Port()) != "" || f.o365 != ""
 		}
-		s.rtpS.Observe(fromClient, p, time.Unix(0, ts))
+		s.rtpS.Observe(fromClient, p, ts)
 	case proto.KindUnknown:
-		s.unknown++
 		if s.sipF == nil && (f.Server.Port() == 5060 || f.Client.Port() == 5060) {
 			s.sipF = parseSIPFacts(p)
 		}
@@ -137,7 +141,10 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
 	}
-	if s.httpF == nil && fromClient && s.tlsSum == nil && (s.tlsC == nil || !s.tlsC.HelloSeen) {
+	if fromClient && !s.httpTried {
+		// A request line (CONNECT to a proxy) opens the stream: only the
+		// client's first payload is looked at, not every data segment.
+		s.httpTried = true
 		s.httpF = parseHTTPRequest(p, frame)
 	} else if s.httpF != nil && !fromClient && s.httpF.Status == 0 {
 		if st, ok := parseHTTPStatus(p); ok {
@@ -304,7 +311,7 @@ func (s *payloadState) freeze() *frozen {
 			z.evidence = append(z.evidence, EvMSTURN)
 		}
 	}
-	if s.kinds&(1<<proto.KindMSMux) != 0 {
+	if s.msMux {
 		z.evidence = append(z.evidence, EvMSTURN)
 	}
 	s.stopTLS()

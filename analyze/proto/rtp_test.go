@@ -31,7 +31,7 @@ func rtpFlows(pkts []pkt, ms bool) map[[2]netip.AddrPort]*RTPStats {
 			r = &RTPStats{MSClockRates: ms}
 			flows[k] = r
 		}
-		r.Observe(fromClient, p.payload, p.ts)
+		r.Observe(fromClient, p.payload, p.ts.UnixNano())
 	}
 	return flows
 }
@@ -164,7 +164,7 @@ func TestRTPStatsLossReorderJitter(t *testing.T) {
 		if s < 100 {
 			n += 65536
 		}
-		r.Observe(true, rtpPacket(s, n*160, 0xCAFE, 0), t0.Add(time.Duration(i)*20*time.Millisecond))
+		r.Observe(true, rtpPacket(s, n*160, 0xCAFE, 0), t0.Add(time.Duration(i)*20*time.Millisecond).UnixNano())
 	}
 	sum := r.Summary()
 	if !sum.RTP || len(sum.Streams) != 1 {
@@ -180,7 +180,7 @@ func TestRTPStatsLossReorderJitter(t *testing.T) {
 	// Random UDP never confirms.
 	var noise RTPStats
 	for i := range 50 {
-		noise.Observe(true, rtpPacket(uint16(i*7919), uint32(i), uint32(i*31), 0), t0)
+		noise.Observe(true, rtpPacket(uint16(i*7919), uint32(i), uint32(i*31), 0), t0.UnixNano())
 	}
 	if noise.Confirmed {
 		t.Error("random SSRCs confirmed as RTP")
@@ -192,14 +192,14 @@ func TestRTPNoAlloc(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	p := rtpPacket(1, 160, 1, 0)
 	rtcp := []byte{0x81, 200, 0, 1, 0, 0, 0, 1}
-	r.Observe(true, p, t0)
+	r.Observe(true, p, t0.UnixNano())
 	seq := uint16(1)
 	if n := testing.AllocsPerRun(1000, func() {
 		seq++
 		p[2], p[3] = byte(seq>>8), byte(seq)
 		t0 = t0.Add(20 * time.Millisecond)
-		r.Observe(true, p, t0)
-		r.Observe(false, rtcp, t0)
+		r.Observe(true, p, t0.UnixNano())
+		r.Observe(false, rtcp, t0.UnixNano())
 		ParseRTP(p)
 		IsRTCP(rtcp)
 	}); n != 0 {
@@ -217,7 +217,7 @@ func BenchmarkRTPStatsObserve(b *testing.B) {
 	for b.Loop() {
 		seq++
 		p[2], p[3] = byte(seq>>8), byte(seq)
-		r.Observe(true, p, t0)
+		r.Observe(true, p, t0.UnixNano())
 	}
 }
 
@@ -233,8 +233,8 @@ func FuzzRTP(f *testing.F) {
 		}
 		RTCPPackets(b)
 		var r RTPStats
-		r.Observe(true, b, time.Unix(0, 0))
-		r.Observe(true, b, time.Unix(1, 0))
+		r.Observe(true, b, time.Unix(0, 0).UnixNano())
+		r.Observe(true, b, time.Unix(1, 0).UnixNano())
 		r.Summary()
 		Classify(b)
 	})
@@ -257,7 +257,7 @@ func TestRTPH263Offline(t *testing.T) {
 		ns, _ := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
 		h := unhex(t, f[1])
 		h[0] &^= 0x20 // only the header is stored: its padding count is gone
-		r.Observe(true, h, time.Unix(s, ns))
+		r.Observe(true, h, time.Unix(s, ns).UnixNano())
 	}
 	sum := r.Summary()
 	if len(sum.Streams) != 1 {
@@ -278,7 +278,7 @@ func TestRTPWorstWindow(t *testing.T) {
 		if i >= 1000 && i < 1040 {
 			continue
 		}
-		r.Observe(false, rtpPacket(uint16(i), uint32(i)*160, 7, 0), t0.Add(time.Duration(i)*20*time.Millisecond))
+		r.Observe(false, rtpPacket(uint16(i), uint32(i)*160, 7, 0), t0.Add(time.Duration(i)*20*time.Millisecond).UnixNano())
 	}
 	s := r.Summary().Streams[0]
 	if s.Lost != 40 || s.Direction != "s2c" || math.Abs(s.WorstLossPct15-40.0/750*100) > 0.2 {

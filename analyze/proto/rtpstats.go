@@ -106,8 +106,9 @@ type RTPStats struct {
 }
 
 // Observe feeds one UDP payload (or de-framed TCP payload) and its capture
-// timestamp. TURN ChannelData and MS multiplexed TURN frames are unwrapped.
-func (r *RTPStats) Observe(fromClient bool, payload []byte, arrival time.Time) {
+// timestamp (unix ns). TURN ChannelData and MS multiplexed TURN frames are
+// unwrapped.
+func (r *RTPStats) Observe(fromClient bool, payload []byte, arrival int64) {
 	dir := 0
 	if fromClient {
 		dir = 1
@@ -128,7 +129,7 @@ func (r *RTPStats) Observe(fromClient bool, payload []byte, arrival time.Time) {
 		r.Dropped++
 		return
 	}
-	s.update(&h, arrival.UnixNano(), r.MSClockRates)
+	s.update(&h, arrival, r.MSClockRates)
 	if s.inOrderRun >= rtpConfirmRun {
 		r.Confirmed = true
 	}
