@@ -71,9 +71,7 @@ type Analyzer struct {
 	evicted       int64
 	drops         int64 // packets the capturing kernel lost (pcapng epb_dropcount)
 	dropFrame     int64 // first frame that reported drops
-	expired       int64 // flows finished by timeout while reading
 	sinceScan     int
-	latest        int64 // latest packet time seen (ns)
 	lastScan      int64 // capture time of the last expiry scan
 
 	icmpOrphans []orphanICMP
@@ -167,7 +165,6 @@ func (a *Analyzer) expire(now int64) {
 		f := a.flows.get(idx)
 		f.pl.freeze()
 		a.index.del(&f.Key, &a.flows)
-		a.expired++
 	}
 }
 
@@ -192,16 +189,14 @@ func (a *Analyzer) Add(p *capture.Packet) {
 		if ts > a.end {
 			a.end = ts
 		}
-		if ts > a.latest {
-			a.latest = ts
-		}
 	}
-	if a.sinceScan++; a.sinceScan >= expiryEvery && a.latest-a.lastScan >= expiryStep {
+	if a.sinceScan++; a.sinceScan >= expiryEvery && a.end-a.lastScan >= expiryStep {
 		// Scans cost a pass over the live flows: at most one per
-		// expiryEvery packets and per expiryStep of capture time.
+		// expiryEvery packets and per expiryStep of capture time (a.end is
+		// the latest packet time seen).
 		a.sinceScan = 0
-		a.lastScan = a.latest
-		a.expire(a.latest)
+		a.lastScan = a.end
+		a.expire(a.end)
 	}
 	a.noteLinkTypeAt(p.LinkType, p.Frame)
 	r := &a.res
@@ -296,7 +291,6 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 			// Silent past its timeout: that flow is over, this is a new one.
 			f.pl.freeze()
 			a.index.del(&key, &a.flows)
-			a.expired++
 			ok = false
 		}
 	}
@@ -380,10 +374,8 @@ func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet,
 	dst := netip.AddrPortFrom(addrOf(r.dst, r.ipv6), r.dstPort)
 	if srcIsClient {
 		f.Client, f.Server = src, dst
-		f.firstSide = c2s
 	} else {
 		f.Client, f.Server = dst, src
-		f.firstSide = s2c
 	}
 	srv := f.Server.Addr()
 	f.o365 = a.ep.AreaOfAddr(srv)
@@ -407,7 +399,6 @@ func (a *Analyzer) updateTCP(f *Flow, side int, frame, ts int64, r *decodeResult
 			t.rstSide = side
 			t.rstTTL = r.ttl
 			t.rstTime = ts
-			t.rstBeforeData = f.Dir[c2s].PayloadBytes == 0
 		}
 		f.closed = true
 	case fl&(tcpSYN|tcpACK) == tcpSYN:
@@ -422,7 +413,6 @@ func (a *Analyzer) updateTCP(f *Flow, side int, frame, ts int64, r *decodeResult
 	case fl&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
 		if side == s2c && !t.synAckSeen {
 			t.synAckSeen = true
-			t.synAckFrame = frame
 		}
 	case fl&tcpACK != 0 && side == c2s && t.synAckSeen:
 		t.established = true

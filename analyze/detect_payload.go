@@ -65,29 +65,18 @@ func rtpModality(r *rtpFacts) string {
 	return best
 }
 
-// rtpPerDir sums RTP packets per direction and the time span of each.
-// When the facts carry no times (stream First/Last unset), the flow's
-// per-direction times stand in: RTP dominates a media flow's packets.
+// rtpPerDir sums RTP packets per direction; a direction that carries RTP
+// takes the flow's times for that direction (RTP dominates a media flow's
+// packets, and the stream trackers keep no times of their own).
 func rtpPerDir(r *rtpFacts, j *judged) (pkts [2]int64, first, last [2]int64, frame [2]int64) {
-	defer func() {
-		for d := c2s; d <= s2c; d++ {
-			if pkts[d] > 0 && first[d] == 0 && j != nil {
-				first[d], last[d], frame[d] = j.Dir[d].First, j.Dir[d].Last, j.Dir[d].FirstFrame
-			}
-		}
-	}()
 	for _, s := range r.Streams {
-		d := s.Dir
-		if d != c2s && d != s2c {
-			continue
+		if s.Dir == c2s || s.Dir == s2c {
+			pkts[s.Dir] += s.Packets
 		}
-		pkts[d] += s.Packets
-		if first[d] == 0 || s.First != 0 && s.First < first[d] {
-			first[d] = s.First
-			frame[d] = s.FirstFrame
-		}
-		if s.Last > last[d] {
-			last[d] = s.Last
+	}
+	for d := c2s; d <= s2c; d++ {
+		if pkts[d] > 0 {
+			first[d], last[d], frame[d] = j.Dir[d].First, j.Dir[d].Last, j.Dir[d].FirstFrame
 		}
 	}
 	return
@@ -330,19 +319,9 @@ func detectMediaQuality(dc *detectContext) []Finding {
 			if len(bad) == 0 {
 				continue
 			}
-			first, firstFrame := s.First, s.FirstFrame
-			if first == 0 {
-				first, firstFrame = j.Dir[s.Dir].First, j.Dir[s.Dir].FirstFrame
-			}
-			frames := []int64{firstFrame}
-			frames = append(frames, s.WorstWindowFrames[:]...)
-			b.add(j, first, frames...)
-			win := " in its worst 15 s window"
-			if s.WorstWindowStart != 0 {
-				win = fmt.Sprintf(" in the 15 s window from %s (frames %d-%d)", nsTime(s.WorstWindowStart).Format("15:04:05.000"), s.WorstWindowFrames[0], s.WorstWindowFrames[1])
-			}
-			parts = append(parts, fmt.Sprintf("%s SSRC 0x%08X PT %d %s: %s%s (whole stream: %d packets, %d lost)",
-				j.pairDesc(), s.SSRC, s.PayloadType, dirName(s.Dir), strings.Join(bad, ", "), win, s.Packets, s.Lost))
+			b.add(j, j.Dir[s.Dir].First, j.Dir[s.Dir].FirstFrame)
+			parts = append(parts, fmt.Sprintf("%s SSRC 0x%08X PT %d %s: %s in its worst 15 s window (whole stream: %d packets, %d lost)",
+				j.pairDesc(), s.SSRC, s.PayloadType, dirName(s.Dir), strings.Join(bad, ", "), s.Packets, s.Lost))
 		}
 	}
 	if b.empty() {
@@ -365,33 +344,18 @@ func detectNATMappingChanged(dc *detectContext) []Finding {
 		}
 		// MS-TURN's MAPPED-ADDRESS in an Allocate success is the relayed
 		// address: not a NAT mapping. Keep addresses the client's NAT gave.
-		var seq []netip.AddrPort
-		var frames []int64
-		for i, m := range st.Mapped {
-			if m.Addr() == j.Server.Addr() || contains(st.Relayed, m) {
-				continue
-			}
-			seq = append(seq, m)
-			if i < len(st.MappedFrames) {
-				frames = append(frames, st.MappedFrames[i])
+		var s []string
+		for _, m := range st.Mapped {
+			if m.Addr() != j.Server.Addr() && !contains(st.Relayed, m) {
+				s = append(s, m.String())
 			}
 		}
-		if len(seq) < 2 {
+		if len(s) < 2 {
 			continue
 		}
-		s := make([]string, len(seq))
-		for i, m := range seq {
-			s[i] = m.String()
-			if len(frames) == len(seq) {
-				s[i] += fmt.Sprintf(" (frame %d)", frames[i])
-			}
-		}
-		if len(frames) == 0 {
-			// The facts carry no frame per mapping: point at the flow's
-			// first STUN request and its first answer.
-			frames = []int64{st.FirstRequestFrame, j.Dir[s2c].FirstFrame}
-		}
-		b.add(j, j.First, frames...)
+		// The tracker keeps no frame per mapping: point at the flow's first
+		// STUN request and its first answer.
+		b.add(j, j.First, st.FirstRequestFrame, j.Dir[s2c].FirstFrame)
 		parts = append(parts, fmt.Sprintf("%s: XOR-MAPPED-ADDRESS %s", j.pairDesc(), strings.Join(s, " -> ")))
 	}
 	if b.empty() {
@@ -448,11 +412,7 @@ func detectTLSIntercepted(dc *detectContext) []Finding {
 		if isMicrosoftIssuer(tl.CertIssuer) {
 			continue
 		}
-		hello := tl.ClientHelloFrame
-		if hello == 0 {
-			hello = j.tcp.helloFrame
-		}
-		b.add(j, j.First, hello, tl.ServerHelloFrame)
+		b.add(j, j.First, j.tcp.helloFrame)
 		issuers = append(issuers, tl.CertIssuer)
 		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %s): certificate %q issued by %q", j.Client, j.Server, name, tl.CertSubject, tl.CertIssuer))
 	}
@@ -550,15 +510,11 @@ func detectDNSFailure(dc *detectContext) []Finding {
 		for _, d := range ds {
 			b.add(nil, d.FirstSeen, d.Frames...)
 			for _, fr := range d.Frames {
-				if j := dnsByFrame[fr]; j != nil && (!d.ServerAddr.IsValid() || j.Server.Addr() == d.ServerAddr) {
+				if j := dnsByFrame[fr]; j != nil {
 					b.add(j, 0)
 				}
 			}
-			srv := ""
-			if d.ServerAddr.IsValid() {
-				srv = " from " + d.ServerAddr.String()
-			}
-			parts = append(parts, fmt.Sprintf("%s: %s%s (%s)", d.Name, d.Rcode, srv, plural(max(d.Count, 1), "query")))
+			parts = append(parts, fmt.Sprintf("%s: %s (%s)", d.Name, d.Rcode, plural(max(d.Count, 1), "query")))
 		}
 		out = append(out, b.done(title, fmt.Sprintf("%s %s: %s.", plural(len(ds), "name"), why(len(ds)), listDesc(parts, 6)), rem))
 	}

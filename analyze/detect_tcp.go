@@ -563,10 +563,9 @@ func detectCaptureTruncated(dc *detectContext) []Finding {
 	if c.Truncated {
 		reasons = append(reasons, fmt.Sprintf("The input ended by damage or was interrupted after %s (%s): what follows frame %d is missing", plural(int(c.Packets), "packet"), warningsDesc(c.Warnings), c.Packets))
 	}
-	if n := c.Problems["truncated by snaplen"]; n > 0 || dc.a.snapTruncated > 0 {
-		if int64(n) < dc.a.snapTruncated {
-			n = int(dc.a.snapTruncated)
-		}
+	// snapTruncated counts every snaplen-cut packet (the "truncated by
+	// snaplen" problem only those cut inside a header).
+	if n := int(dc.a.snapTruncated); n > 0 {
 		reasons = append(reasons, fmt.Sprintf("%s %s cut by the capture's snaplen (payloads missing: names and media cannot be read)", plural(n, "packet"), verb(n, "was", "were")))
 	}
 	if dc.a.drops > 0 {

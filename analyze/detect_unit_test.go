@@ -162,7 +162,7 @@ func TestTCPResetSidesAndTTL(t *testing.T) {
 		c.TTLFirst, c.TTLMin, c.TTLMax = 128, 128, 128
 		dc, js := mkDC(t, flowSpec{proto: protoTCP, client: "192.168.1.10:49780", server: "52.112.196.42:443", c2s: c, s2c: s})
 		js[0].Dir[c2s].PayloadBytes, js[0].Dir[s2c].PayloadBytes = 3000, 6000
-		js[0].tcp = &tcpState{synSeen: true, synFrame: 1, synCount: 1, synAckSeen: true, synAckFrame: 2, established: true,
+		js[0].tcp = &tcpState{synSeen: true, synFrame: 1, synCount: 1, synAckSeen: true, established: true,
 			rstFrame: 30, rstSide: rstSide, rstTTL: rstTTL, rstTime: at(4.8), helloFrame: 4,
 			lastPayload: [2]int64{at(4), at(4)}, lastPayloadAny: at(4)}
 		return dc
@@ -324,6 +324,7 @@ func TestCaptureTruncated(t *testing.T) {
 	dc.rep.Capture.Packets = 42
 	dc.rep.Capture.Warnings = []string{"x.pcap: capture cut short: record 43 header has 2 of 16 bytes (offset 9000)"}
 	dc.rep.Capture.Problems = map[string]int{"truncated by snaplen": 3}
+	dc.a.snapTruncated = 3 // the analyzer's count behind that problem
 	fs := detectCaptureTruncated(dc)
 	if len(fs) != 1 || fs[0].Severity != SeverityWarning || !slices.Equal(fs[0].Frames, []int64{42}) {
 		t.Fatalf("got %+v", fs)

@@ -18,7 +18,6 @@ type stunFacts struct {
 	Unanswered                      int   // requests whose transaction never got a response
 	MSTURN                          bool
 	Mapped                          []netip.AddrPort // distinct XOR-MAPPED / MAPPED addresses in order seen
-	MappedFrames                    []int64          // frame where each Mapped entry was first seen
 	Relayed                         []netip.AddrPort
 	Ufrags                          []string // ICE usernames (local ufrag part), escaped
 	FirstRequestFrame               int64
@@ -33,13 +32,9 @@ type rtpStreamFacts struct {
 	Lost        int64
 	Reordered   int64
 	JitterMs    *float64 // nil when the clock rate is unknown
-	First, Last int64    // unix ns
-	FirstFrame  int64
 	// Worst 15 s window (Microsoft's targets: loss < 1 %, jitter < 30 ms).
-	WorstLossPct      float64
-	WorstJitterMs     float64
-	WorstWindowStart  int64 // unix ns
-	WorstWindowFrames [2]int64
+	WorstLossPct  float64
+	WorstJitterMs float64
 }
 
 // rtpFacts summarises RTP/RTCP on a flow.
@@ -50,16 +45,14 @@ type rtpFacts struct {
 
 // tlsFacts summarises TLS on a TCP flow.
 type tlsFacts struct {
-	SNI              string // escaped for printing
-	ALPN             []string
-	Versions         []string
-	ServerVersion    string
-	ClientHelloFrame int64
-	ServerHelloFrame int64
-	CertSubject      string
-	CertIssuer       string
-	Alerts           []string
-	PseudoTLS        bool // SfB media over TCP: pseudo-TLS handshake then MS-TURN framing
+	SNI           string // escaped for printing
+	ALPN          []string
+	Versions      []string
+	ServerVersion string
+	CertSubject   string
+	CertIssuer    string
+	Alerts        []string
+	PseudoTLS     bool // SfB media over TCP: pseudo-TLS handshake then MS-TURN framing
 }
 
 // httpFacts records a plain-HTTP request line seen on a flow (proxies).
@@ -83,10 +76,9 @@ type sipFacts struct {
 
 // dnsFailure is one name the service needs that did not resolve.
 type dnsFailure struct {
-	Name       string
-	Rcode      string // NXDOMAIN, SERVFAIL, ..., or "no answer"
-	Count      int
-	Frames     []int64
-	FirstSeen  int64
-	ServerAddr netip.Addr
+	Name      string
+	Rcode     string // NXDOMAIN, SERVFAIL, ..., or "no answer"
+	Count     int
+	Frames    []int64
+	FirstSeen int64
 }

@@ -59,8 +59,7 @@ type Flow struct {
 	Key        FlowKey
 	clientIsA  bool
 	Proto      uint8
-	closed     bool  // FIN or RST seen: the close grace applies
-	firstSide  uint8 // side (c2s/s2c) of the first packet
+	closed     bool // FIN or RST seen: the close grace applies
 	Client     netip.AddrPort
 	Server     netip.AddrPort
 	FirstFrame int64
@@ -81,13 +80,11 @@ type tcpState struct {
 	synCount       int   // SYNs from the client (retransmissions = synCount-1)
 	synISN         uint32
 	synAckSeen     bool
-	synAckFrame    int64
 	established    bool // client ACK after SYN-ACK, or data both ways
 	rstFrame       int64
 	rstSide        int // side that sent the first RST
 	rstTTL         uint8
 	rstTime        int64
-	rstBeforeData  bool // RST came before any payload from the client
 	finFrame       [2]int64
 	lastPayload    [2]int64 // unix ns of the last payload packet per side
 	lastPayloadAny int64
