@@ -145,14 +145,7 @@ func newBenchWriter(w *bufio.Writer, seed uint64) *benchWriter {
 		payload: make([]byte, 1600),
 		ls:      make([]gopacket.SerializableLayer, 0, 6),
 	}
-	b.synOpts = []layers.TCPOption{
-		{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}},
-		{OptionType: layers.TCPOptionKindNop},
-		{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{8}},
-		{OptionType: layers.TCPOptionKindNop},
-		{OptionType: layers.TCPOptionKindNop},
-		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
-	}
+	b.synOpts = synOptions()
 	// Templates come from a scratch capture seeded from the corpus seed.
 	c := newCapture(fmt.Sprintf("bench-%d", seed), false)
 	for _, sni := range benchSNIs {

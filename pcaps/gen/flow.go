@@ -94,14 +94,7 @@ func (k *tcpConn) segTTL(at time.Duration, fromClient bool, flags int, payload [
 	if flags&fSYN != 0 {
 		t.Seq = k.ciss
 		t.Window = 64240
-		t.Options = []layers.TCPOption{
-			{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}},
-			{OptionType: layers.TCPOptionKindNop},
-			{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{8}},
-			{OptionType: layers.TCPOptionKindNop},
-			{OptionType: layers.TCPOptionKindNop},
-			{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
-		}
+		t.Options = synOptions()
 		if !fromClient {
 			t.Seq = k.siss
 			t.Window = 65535
@@ -201,3 +194,17 @@ func (c *capture) icmpUnreachable(at time.Duration, router netip.Addr, orig []by
 
 func ms(n float64) time.Duration  { return time.Duration(n * float64(time.Millisecond)) }
 func sec(n float64) time.Duration { return time.Duration(n * float64(time.Second)) }
+
+// synOptions returns a fresh copy of the SYN options a Windows client sends
+// (MSS 1460, NOP, window scale 8, NOP, NOP, SACK permitted); callers may
+// change it (a server's SYN-ACK announces MSS 1440).
+func synOptions() []layers.TCPOption {
+	return []layers.TCPOption{
+		{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{0x05, 0xb4}},
+		{OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{8}},
+		{OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindNop},
+		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
+	}
+}

@@ -214,6 +214,13 @@ func (s *rtpStream) rtcpSR(at time.Time, peer uint32, lost uint32, jitter uint32
 	b = binary.BigEndian.AppendUint32(b, s.ts)
 	b = binary.BigEndian.AppendUint32(b, s.sent)
 	b = binary.BigEndian.AppendUint32(b, s.octs)
+	return appendReportBlock(b, peer, lost, jitter)
+}
+
+// appendReportBlock appends one RTCP reception report block (RFC 3550
+// 6.4.1) about peer: fraction lost 0, cumulative lost, highest sequence 0,
+// jitter, no LSR/DLSR.
+func appendReportBlock(b []byte, peer, lost, jitter uint32) []byte {
 	b = binary.BigEndian.AppendUint32(b, peer)
 	b = binary.BigEndian.AppendUint32(b, lost&0xffffff)
 	b = binary.BigEndian.AppendUint32(b, 0)
@@ -229,13 +236,7 @@ func rtcpRR(ssrc, peer uint32, lost uint32, jitter uint32) []byte {
 	b = append(b, 0x81, 201)
 	b = binary.BigEndian.AppendUint16(b, 7)
 	b = binary.BigEndian.AppendUint32(b, ssrc)
-	b = binary.BigEndian.AppendUint32(b, peer)
-	b = binary.BigEndian.AppendUint32(b, lost&0xffffff)
-	b = binary.BigEndian.AppendUint32(b, 0)
-	b = binary.BigEndian.AppendUint32(b, jitter)
-	b = binary.BigEndian.AppendUint32(b, 0)
-	b = binary.BigEndian.AppendUint32(b, 0)
-	return b
+	return appendReportBlock(b, peer, lost, jitter)
 }
 
 // ---- TLS ----
