@@ -116,10 +116,9 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		}
 		c := s.tlsC
 		c.Observe(fromClient, r.seq, syn, p)
-		// Stop feeding the reassembler once it has what the report uses:
-		// not TLS, or both hellos and (TLS 1.2) the certificate.
-		if (c.NotTLS && !c.HelloSeen) ||
-			(c.HelloSeen && c.ServerHelloSeen && (c.ServerVersion >= 0x0304 || c.CertificateSeen || c.PseudoTLS)) {
+		// Release the reassembler once it has nothing more to learn, or at
+		// once when the client's first bytes are not TLS.
+		if c.Done() || (c.NotTLS && !c.HelloSeen) {
 			s.stopTLS()
 		}
 	}

@@ -505,6 +505,12 @@ func (c *TLSConn) HelloProgress() (have, want int) {
 	return d.contig - d.recOff, 5 + int(be16(d.buf[d.recOff+3:]))
 }
 
+// Done reports whether both directions have nothing more to tell: the
+// client's hello was parsed and the server's side ended its handshake
+// (TLS 1.3 ServerHello, ServerHelloDone, application data) or is not TLS.
+// Further Observe calls are no-ops.
+func (c *TLSConn) Done() bool { return c.dir[0].done && c.dir[1].done }
+
 // Gap reports whether reassembly lost data in a direction before the
 // handshake was parsed (a missing segment, or more than 16 KiB).
 func (c *TLSConn) Gap() bool {
