@@ -78,6 +78,10 @@ const (
 	batchesPer   = 4 // per worker: bounds memory in flight
 )
 
+// A batch holds any packet the readers return: this fails to compile if
+// capture.MaxPacket ever outgrows batchBytes.
+const _ = uint(batchBytes - capture.MaxPacket)
+
 func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*Report, error) {
 	shardOpts := opts
 	if opts.MaxFlows > 0 {
@@ -109,15 +113,9 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 			a.freezeAll() // in parallel, before the serial Finish
 		}(shards[i], work[i], free[i])
 	}
-	var oversize *Analyzer = shards[0]
 	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
 		w := int(flowHash(p.LinkType, p.Data) % uint64(n))
 		b := cur[w]
-		if len(p.Data) > batchBytes {
-			// Cannot happen with the readers' 262144-byte cap; keep it safe.
-			oversize.addNote(p.Frame, "oversize", "packet larger than a batch skipped")
-			return
-		}
 		if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(p.Data) > cap(b.buf) {
 			work[w] <- b
 			b = <-free[w]
