@@ -287,25 +287,29 @@ func ipHash(b []byte, depth int) uint64 {
 		if len(l4) < 4 {
 			return mixAddr(src, 0) + mixAddr(dst, 0)
 		}
-		sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
-		if sp == 53 || dp == 53 {
-			// Every DNS flow goes to shard 0: one table maps addresses
-			// to names, whatever the worker count.
-			return 0
-		}
-		return mixAddr(src, sp) + mixAddr(dst, dp) + uint64(proto)
+		return tupleHash(src, dst, proto, binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:]))
 	case protoICMP, protoICMPv6:
-		// ICMP errors go to the shard of the flow they quote.
+		// ICMP errors go to the shard of the flow they quote, read with
+		// the decoder's own quotedFlow so both agree on which flow it is.
 		if len(l4) >= 8 {
-			q := l4[8:]
-			if h := ipHash(q, depth+1); h != 0 {
-				return h
+			if qs, qd, qp, sp, dp, v6, ok := quotedFlow(l4[8:]); ok && (qp == protoTCP || qp == protoUDP) {
+				return tupleHash(ipBytes(&qs, v6), ipBytes(&qd, v6), qp, sp, dp)
 			}
 		}
 	case 4, 41: // IP in IP, IPv6 in IPv4: the decoder keys on the inner header
 		return ipHash(l4, depth+1)
 	}
 	return mixAddr(src, 0) + mixAddr(dst, 0)
+}
+
+// tupleHash is the symmetric hash of one TCP/UDP 5-tuple.
+func tupleHash(src, dst []byte, proto uint8, sp, dp uint16) uint64 {
+	if sp == 53 || dp == 53 {
+		// Every DNS flow goes to shard 0: one table maps addresses to
+		// names, whatever the worker count.
+		return 0
+	}
+	return mixAddr(src, sp) + mixAddr(dst, dp) + uint64(proto)
 }
 
 // mixAddr hashes one endpoint (FNV-1a over the address, then the port).

@@ -3,6 +3,7 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/sfbtrace/sfbtrace/capture"
@@ -30,9 +31,21 @@ func reportJSON(t *testing.T, path string, workers int) []byte {
 // TestWorkersDeterministic: the report is byte for byte the same for 1 and
 // N workers.
 func TestWorkersDeterministic(t *testing.T) {
-	for _, name := range []string{"teams.pcap", "stun.pcap", "ip_fragmented_garbage.pcap", "malformed_icmp.pcap", "tcp_scan.pcapng", "4in6tunnel.pcap"} {
+	// The project's own captures (ICMP errors tied to flows, DNS names,
+	// calls) run everywhere; the shared real ones when ../shared exists.
+	var names []string
+	for _, n := range []string{"icmp-unreachable.pcap", "healthy-call.pcapng", "dns-failure.pcap", "lab/10-ipv6-rejected.pcap"} {
+		names = append(names, "project:"+n)
+	}
+	names = append(names, "teams.pcap", "stun.pcap", "ip_fragmented_garbage.pcap", "malformed_icmp.pcap", "tcp_scan.pcapng", "4in6tunnel.pcap")
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			path := pcaptest.Shared(t, "pcaps/ndpi/"+name)
+			path, ok := strings.CutPrefix(name, "project:")
+			if ok {
+				path = pcaptest.Pcaps(path)
+			} else {
+				path = pcaptest.Shared(t, "pcaps/ndpi/"+name)
+			}
 			one := reportJSON(t, path, 1)
 			for _, n := range []int{2, 3, 7} {
 				if got := reportJSON(t, path, n); !bytes.Equal(one, got) {
@@ -52,5 +65,14 @@ func TestFlowHashSymmetric(t *testing.T) {
 	c := udpPacket(t, "192.168.1.10", "52.114.250.141", 50011, 3478, nil)
 	if flowHash(1, a) == flowHash(1, c) {
 		t.Fatal("flowHash ignores ports")
+	}
+	// An ICMP port unreachable quoting a's IP header and first 8 bytes must
+	// land on a's shard, or the decoder could not tie it to the flow.
+	icmp := udpPacket(t, "192.168.1.1", "192.168.1.10", 0, 0, nil)[:14]
+	quote := a[14 : 14+28]
+	ip := []byte{0x45, 0, 0, byte(20 + 8 + len(quote)), 0, 0, 0, 0, 64, 1, 0, 0, 192, 168, 1, 1, 192, 168, 1, 10}
+	icmp = append(append(append(icmp, ip...), 3, 3, 0, 0, 0, 0, 0, 0), quote...)
+	if flowHash(1, icmp) != flowHash(1, a) {
+		t.Fatal("an ICMP error does not hash to the shard of the flow it quotes")
 	}
 }
