@@ -33,8 +33,9 @@ type tlsDir struct {
 	done       bool // nothing more to learn from this direction
 	gap        bool // data was lost (a hole never filled, or past the cap)
 	isn        uint32
+	base       int // stream offset of buf[0]: records before it were parsed in place
 	buf        []byte
-	contig     int // bytes [0, contig) are present
+	contig     int // bytes [0, contig) of buf are present
 	spans      [tlsMaxHoles]span
 	nspans     int
 	recOff     int  // next record header in buf
@@ -110,22 +111,35 @@ func (c *TLSConn) Observe(fromClient bool, seq uint32, syn bool, payload []byte)
 		// Capture began mid-connection: take the first payload as the start.
 		d.isn, d.started = seq, true
 	}
-	off := int(int32(seq - d.isn))
-	if d.buf == nil {
-		if off == 0 && (payload[0] < 20 || payload[0] > 23) {
-			// An HTTP proxy tunnel (CONNECT, then "HTTP/1.1 200") carries
-			// the TLS handshake after the HTTP headers.
-			switch {
-			case fromClient && hasPrefixFold(payload, "CONNECT "):
-				d.httpPrefix = true
-			case !fromClient && c.dir[1].httpPrefix || !fromClient && c.ProxyTarget != "":
-				d.httpPrefix = hasPrefixFold(payload, "HTTP/1.")
-			}
-			if !d.httpPrefix {
-				d.done, c.NotTLS = true, true // not a TLS record: stop at once
-				return
-			}
+	off := int(int32(seq-d.isn)) - d.base
+	if d.buf == nil && off == 0 && d.base == 0 && (payload[0] < 20 || payload[0] > 23) {
+		// An HTTP proxy tunnel (CONNECT, then "HTTP/1.1 200") carries the
+		// TLS handshake after the HTTP headers.
+		switch {
+		case fromClient && hasPrefixFold(payload, "CONNECT "):
+			d.httpPrefix = true
+		case !fromClient && c.dir[1].httpPrefix || !fromClient && c.ProxyTarget != "":
+			d.httpPrefix = hasPrefixFold(payload, "HTTP/1.")
 		}
+		if !d.httpPrefix {
+			d.done, c.NotTLS = true, true // not a TLS record: stop at once
+			return
+		}
+	}
+	if d.buf == nil && off == 0 && !d.httpPrefix {
+		// In order with nothing buffered: whole records are parsed straight
+		// from the packet, and only a record cut by the segment end is
+		// copied. Most hellos fit one segment, so most flows copy nothing.
+		n := c.parseInPlace(d, fromClient, payload)
+		if d.done {
+			return
+		}
+		payload, d.base = payload[n:], d.base+n
+		if len(payload) == 0 {
+			return
+		}
+	}
+	if d.buf == nil {
 		d.buf = make([]byte, 0, tlsInitBuffer)
 	}
 	c.write(d, off, payload)
@@ -186,6 +200,91 @@ func (c *TLSConn) write(d *tlsDir, off int, p []byte) {
 	}
 }
 
+// parseInPlace handles the whole records at the start of p (the next bytes
+// of the stream, nothing buffered) without copying them, and returns how
+// many bytes it consumed. It stops before a record that is cut, or a
+// handshake record whose messages do not end with it: those need the buffer.
+func (c *TLSConn) parseInPlace(d *tlsDir, fromClient bool, p []byte) int {
+	used := 0
+	for len(p)-used >= 5 && !d.done {
+		if d.base+used >= tlsMaxBuffer {
+			d.done = true // as parse: nothing past 16 KiB is read
+			break
+		}
+		h := p[used:]
+		typ, n := h[0], int(be16(h[3:]))
+		if !c.recordHeader(d, typ, h[1]) {
+			return used
+		}
+		if 5+n > len(h) {
+			return used
+		}
+		body := h[5 : 5+n]
+		if typ == 22 && !d.ccs {
+			if !wholeMessages(body) {
+				return used
+			}
+			c.messages(d, fromClient, body, 0, 0)
+		} else {
+			c.record(d, fromClient, typ, body)
+		}
+		d.records++
+		used += 5 + n
+	}
+	return used
+}
+
+// wholeMessages reports whether a handshake record body is a sequence of
+// complete handshake messages.
+func wholeMessages(b []byte) bool {
+	for len(b) >= 4 {
+		n := 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3]))
+		if n > len(b) {
+			return false
+		}
+		b = b[n:]
+	}
+	return len(b) == 0
+}
+
+// recordHeader checks a record header; it ends the direction at a non-TLS
+// header, and at application data: the handshake is over (or encrypted,
+// TLS 1.3), decided from the header alone, since waiting for a 16 KiB record
+// body would only copy bytes nobody reads. It reports whether to go on.
+func (c *TLSConn) recordHeader(d *tlsDir, typ, major byte) bool {
+	if typ < 20 || typ > 23 || major != 3 {
+		if d.records == 0 {
+			c.NotTLS = true
+		}
+		d.done = true
+		return false
+	}
+	if typ == 23 {
+		d.records++
+		d.done = true
+		return false
+	}
+	return true
+}
+
+// record handles a complete non-handshake record (or a handshake record
+// after ChangeCipherSpec, which is encrypted and skipped).
+func (c *TLSConn) record(d *tlsDir, fromClient bool, typ byte, body []byte) {
+	switch typ {
+	case 20:
+		d.ccs = true
+	case 21:
+		c.AlertCount++
+		if len(c.Alerts) < tlsMaxAlerts {
+			a := TLSAlert{FromClient: fromClient, Encrypted: d.ccs || len(body) != 2}
+			if !a.Encrypted {
+				a.Level, a.Description = body[0], body[1]
+			}
+			c.Alerts = append(c.Alerts, a)
+		}
+	}
+}
+
 // parse walks complete records in buf[recOff:contig], compacting handshake
 // payloads to buf[:hsLen], then parses complete handshake messages.
 func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
@@ -195,19 +294,7 @@ func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
 	for d.recOff+5 <= d.contig {
 		h := d.buf[d.recOff:]
 		typ, n := h[0], int(be16(h[3:]))
-		if typ < 20 || typ > 23 || h[1] != 3 {
-			if d.records == 0 {
-				c.NotTLS = true
-			}
-			d.done = true
-			return
-		}
-		if typ == 23 {
-			// Application data: the handshake is over (or encrypted, TLS
-			// 1.3). Decided from the header alone: waiting for a 16 KiB
-			// record body would only copy bytes nobody reads.
-			d.records++
-			d.done = true
+		if !c.recordHeader(d, typ, h[1]) {
 			return
 		}
 		if d.recOff+5+n > d.contig {
@@ -218,24 +305,12 @@ func (c *TLSConn) parse(d *tlsDir, fromClient bool) {
 		}
 		body := d.buf[d.recOff+5 : d.recOff+5+n]
 		d.records++
-		switch typ {
-		case 20:
-			d.ccs = true
-		case 21:
-			c.AlertCount++
-			if len(c.Alerts) < tlsMaxAlerts {
-				a := TLSAlert{FromClient: fromClient, Encrypted: d.ccs || n != 2}
-				if !a.Encrypted {
-					a.Level, a.Description = body[0], body[1]
-				}
-				c.Alerts = append(c.Alerts, a)
-			}
-		case 22:
-			if !d.ccs {
-				hsStart := d.hsLen
-				d.hsLen += copy(d.buf[d.hsLen:], body)
-				c.handshake(d, fromClient, hsStart)
-			}
+		if typ == 22 && !d.ccs {
+			hsStart := d.hsLen
+			d.hsLen += copy(d.buf[d.hsLen:], body)
+			d.hsOff = c.messages(d, fromClient, d.buf[:d.hsLen], d.hsOff, hsStart)
+		} else {
+			c.record(d, fromClient, typ, body)
 		}
 		d.recOff += 5 + n
 		if d.done {
@@ -284,33 +359,34 @@ func (c *TLSConn) skipHTTP(d *tlsDir, fromClient bool) bool {
 	return true
 }
 
-// handshake parses complete handshake messages; recStart is where the bytes
-// of the record just added begin (for the pseudo-TLS same-record test).
-func (c *TLSConn) handshake(d *tlsDir, fromClient bool, recStart int) {
+// messages parses the complete handshake messages in hs from offset off and
+// returns the offset of the first incomplete one; recStart is where the
+// bytes of the record just added begin (for the pseudo-TLS same-record test).
+func (c *TLSConn) messages(d *tlsDir, fromClient bool, hs []byte, off, recStart int) int {
 	shInRecord := false
-	for d.hsOff+4 <= d.hsLen {
-		h := d.buf[d.hsOff:d.hsLen]
+	for off+4 <= len(hs) {
+		h := hs[off:]
 		typ, n := h[0], int(h[1])<<16|int(h[2])<<8|int(h[3])
 		if 4+n > len(h) {
-			if d.hsOff+4+n > tlsMaxBuffer {
+			if off+4+n > tlsMaxBuffer {
 				d.gap, d.done = true, true
 			}
-			return
+			return off
 		}
 		msg := h[4 : 4+n]
-		inRecord := d.hsOff >= recStart
-		d.hsOff += 4 + n
+		inRecord := off >= recStart
+		off += 4 + n
 		switch {
 		case typ == 1 && fromClient:
 			c.clientHello(msg)
 			d.done = true // nothing the client sends later is needed
-			return
+			return off
 		case typ == 2 && !fromClient:
 			c.serverHello(msg)
 			shInRecord = inRecord
 			if c.ServerVersion == 0x0304 {
 				d.done = true // the rest is encrypted
-				return
+				return off
 			}
 		case typ == 11 && !fromClient:
 			c.CertificateSeen = true
@@ -322,9 +398,10 @@ func (c *TLSConn) handshake(d *tlsDir, fromClient bool, recStart int) {
 				c.PseudoTLS = true
 			}
 			d.done = true
-			return
+			return off
 		}
 	}
+	return off
 }
 
 // tlsReader is a bounds-checked cursor; any overrun sets bad.

@@ -2,12 +2,19 @@ package proto
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"net/netip"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type tlsFlow struct {
@@ -230,7 +237,8 @@ func TestTLSNoAlloc(t *testing.T) {
 		t.Errorf("TLSConn.Observe after the handshake allocates %v times, want 0", n)
 	}
 	var other TLSConn
-	if n := testing.AllocsPerRun(100, func() { other.Observe(true, 1, false, []byte("GET / HTTP/1.1\r\n")) }); n != 0 {
+	get := []byte("GET / HTTP/1.1\r\n") // packet bytes live in the reader's buffer
+	if n := testing.AllocsPerRun(100, func() { other.Observe(true, 1, false, get) }); n != 0 {
 		t.Errorf("TLSConn.Observe on plain HTTP allocates %v times, want 0", n)
 	}
 	if n := testing.AllocsPerRun(100, func() { ParseClientHello(ch[9:]) }); n != 0 {
@@ -272,4 +280,59 @@ func FuzzTLSConn(f *testing.F) {
 		c.Summary()
 		ParseClientHello(b)
 	})
+}
+
+// TestTLSServerFlightCuts cuts a TLS 1.2 server flight (ServerHello,
+// Certificate, ServerHelloDone, each its own record) at every byte, in
+// order, reversed and with the first piece retransmitted: whole records
+// parsed in place and the rest buffered must give the one-segment answer.
+func TestTLSServerFlightCuts(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sipfed.online.lync.com"},
+		DNSNames: []string{"sipfed.online.lync.com"}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(typ byte, body []byte) []byte {
+		return append([]byte{typ, 3, 3, byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	handshake := func(typ byte, body []byte) []byte {
+		return append([]byte{typ, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	u24 := func(n int) []byte { return []byte{byte(n >> 16), byte(n >> 8), byte(n)} }
+	sh := append(append([]byte{3, 3}, make([]byte, 32)...), 0, 0xc0, 0x2f, 0)
+	certs := append(u24(len(der)+3), append(u24(len(der)), der...)...)
+	flight := record(22, handshake(2, sh))
+	flight = append(flight, record(22, handshake(11, certs))...)
+	flight = append(flight, record(22, handshake(14, nil))...)
+
+	const isn = 7000
+	var want TLSConn
+	want.Observe(true, 100, false, unhex(t, hexTeamsClientHello))
+	want.Observe(false, isn, false, flight)
+	if want.CertSubject != "sipfed.online.lync.com" || want.ServerVersion != 0x0303 || !want.Done() || want.Gap() {
+		t.Fatalf("one segment: %+v", want.Summary())
+	}
+	for cut := 1; cut < len(flight); cut++ {
+		a, b := flight[:cut], flight[cut:]
+		for _, order := range [][]int{{0, 1}, {1, 0}, {0, 0, 1}, {0, 1, 0}} {
+			var c TLSConn
+			c.Observe(true, 100, false, unhex(t, hexTeamsClientHello))
+			c.Observe(false, isn-1, true, nil) // SYN-ACK: the stream's start
+			for _, i := range order {
+				if i == 0 {
+					c.Observe(false, isn, false, a)
+				} else {
+					c.Observe(false, isn+uint32(cut), false, b)
+				}
+			}
+			if c.CertSubject != want.CertSubject || c.ServerVersion != want.ServerVersion || !c.Done() || c.Gap() {
+				t.Fatalf("cut %d order %v: %+v", cut, order, c.Summary())
+			}
+		}
+	}
 }
