@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"github.com/sfbtrace/sfbtrace/analyze/proto"
 	"github.com/sfbtrace/sfbtrace/capture"
 )
 
@@ -53,8 +54,9 @@ type Analyzer struct {
 	dec  *decoder
 	res  decodeResult
 
-	index *flowIndex // live flows only: expired ones leave it
-	flows flowStore
+	index  *flowIndex // live flows only: expired ones leave it
+	flows  flowStore
+	merged []*flowStore // the other shards' flows, after mergeShards
 
 	packets, bytes int64
 	start, end     int64 // unix ns; 0 = none yet
@@ -76,7 +78,9 @@ type Analyzer struct {
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
-	debug       string // first internal error's stack, for -debug output
+	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
+	sink        uint64           // keeps warm's loads from being optimised away
+	debug       string           // first internal error's stack, for -debug output
 }
 
 // note is a warning tied to a frame; one per key (the earliest frame wins),
@@ -370,15 +374,8 @@ func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet,
 		}
 	}
 	f.clientIsA = srcIsA == srcIsClient
-	src := netip.AddrPortFrom(addrOf(r.src, r.ipv6), r.srcPort)
-	dst := netip.AddrPortFrom(addrOf(r.dst, r.ipv6), r.dstPort)
-	if srcIsClient {
-		f.Client, f.Server = src, dst
-	} else {
-		f.Client, f.Server = dst, src
-	}
-	srv := f.Server.Addr()
-	f.o365 = a.ep.AreaOfAddr(srv)
+	srv := f.Server().Addr()
+	f.area = areaID(a.ep.AreaOfAddr(srv))
 }
 
 func ipBytes(b *[16]byte, v6 bool) []byte {
@@ -457,8 +454,11 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	if idx, ok := a.index.get(&key, &a.flows); ok {
 		f := a.flows.get(idx)
 		hit.forwardDir = srcIsA == f.clientIsA
-		if len(f.icmp) < 16 {
-			f.icmp = append(f.icmp, hit)
+		if f.icmpHits == nil {
+			f.icmpHits = new([]icmpHit)
+		}
+		if len(*f.icmpHits) < 16 {
+			*f.icmpHits = append(*f.icmpHits, hit)
 		}
 		return
 	}
@@ -468,11 +468,22 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	}
 }
 
+// flowCount is the number of flows kept, merged shards included.
+func (a *Analyzer) flowCount() int {
+	n := a.flows.len()
+	for _, st := range a.merged {
+		n += st.len()
+	}
+	return n
+}
+
 // sortedFlows returns the flows in first-frame order (deterministic ids).
 func (a *Analyzer) sortedFlows() []*Flow {
-	idx := make([]*Flow, a.flows.len())
-	for i := range idx {
-		idx[i] = a.flows.get(int32(i))
+	idx := make([]*Flow, 0, a.flowCount())
+	for _, st := range append([]*flowStore{&a.flows}, a.merged...) {
+		for i := 0; i < st.len(); i++ {
+			idx = append(idx, st.get(int32(i)))
+		}
 	}
 	sort.SliceStable(idx, func(i, j int) bool { return idx[i].FirstFrame < idx[j].FirstFrame })
 	return idx

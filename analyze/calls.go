@@ -30,11 +30,11 @@ func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality str
 	if !ok {
 		switch {
 		case dc.isTCPMedia(j):
-			local, ok = j.Client, true
+			local, ok = j.Client(), true
 		case j.pl.rtp() != nil:
-			local, ok = j.Client, true
-			if isLocalAddr(j.Server.Addr()) && !isLocalAddr(j.Client.Addr()) {
-				local = j.Server
+			local, ok = j.Client(), true
+			if isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
+				local = j.Server()
 			}
 		default:
 			return local, "", false
@@ -80,11 +80,11 @@ func (dc *detectContext) flowConnectivity(j *judged) string {
 // isRelay: the remote end is an Office 365 relay/edge (or another TURN
 // server on the relay ports), not the other client.
 func (dc *detectContext) isRelay(j *judged) bool {
-	remote := j.Server
-	if local, ok := j.localMediaEnd(); ok && local == j.Server {
-		remote = j.Client
+	remote := j.Server()
+	if local, ok := j.localMediaEnd(); ok && local == j.Server() {
+		remote = j.Client()
 	}
-	if dc.a.ep.AreaOfAddr(remote.Addr()) != "" || remote == j.Server && dc.area(j) != "" {
+	if dc.a.ep.AreaOfAddr(remote.Addr()) != "" || remote == j.Server() && dc.area(j) != "" {
 		return true
 	}
 	return isSTUNPort(remote.Port()) || j.Proto == protoTCP && remote.Port() == 443
@@ -92,10 +92,10 @@ func (dc *detectContext) isRelay(j *judged) bool {
 
 // remoteOf is the far end of a media flow.
 func remoteOf(j *judged, local netip.AddrPort) netip.AddrPort {
-	if local == j.Server {
-		return j.Client
+	if local == j.Server() {
+		return j.Client()
 	}
-	return j.Server
+	return j.Server()
 }
 
 // groupCalls groups media flows into calls — flows sharing a local media
@@ -279,7 +279,7 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	remote := remoteOf(j, local)
 	s.Connectivity = j.Connectivity
 	sent, recv := j.Dir[c2s].Packets, j.Dir[s2c].Packets
-	if local == j.Server {
+	if local == j.Server() {
 		sent, recv = recv, sent
 	}
 	pk := fmt.Sprintf("%d packets sent, %d received", sent, recv)

@@ -87,7 +87,7 @@ func classForName(name string) string {
 
 // classifyByPort is the first classification, exactly per the port table.
 func classifyByPort(f *Flow) string {
-	cp, sp := f.Client.Port(), f.Server.Port()
+	cp, sp := f.Client().Port(), f.Server().Port()
 	if c := mediaClassForPort(cp); c != "" {
 		return c
 	}

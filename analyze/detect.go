@@ -38,15 +38,15 @@ func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
 			if j.Proto != protoUDP || dc.area(j) == "" {
 				continue
 			}
-			sp := j.Server.Port()
+			sp := j.Server().Port()
 			relay, edge := isSTUNPort(sp), sp >= 50000 && sp <= 59999
 			if !relay && !edge {
 				continue
 			}
-			st := dc.relayUDP[j.Client.Addr()]
+			st := dc.relayUDP[j.Client().Addr()]
 			if st == nil {
 				st = &relayUDPStats{}
-				dc.relayUDP[j.Client.Addr()] = st
+				dc.relayUDP[j.Client().Addr()] = st
 			}
 			if relay {
 				st.tried++
@@ -136,8 +136,8 @@ func (dc *detectContext) captureEnd() int64 { return dc.a.end }
 // area returns the Office 365 service area of the flow's server: by
 // address, else by the name the client used (SNI, DNS).
 func (dc *detectContext) area(j *judged) string {
-	if j.o365 != "" {
-		return j.o365
+	if j.o365() != "" {
+		return j.o365()
 	}
 	if n := j.name(); n != "" {
 		return dc.a.ep.AreaOfName(n)
@@ -156,14 +156,14 @@ func (j *judged) name() string {
 // serverDesc is "52.112.196.42:443 (sipdir.online.lync.com)".
 func (j *judged) serverDesc() string {
 	if n := j.name(); n != "" {
-		return fmt.Sprintf("%s (%s)", j.Server, n)
+		return fmt.Sprintf("%s (%s)", j.Server(), n)
 	}
-	return j.Server.String()
+	return j.Server().String()
 }
 
 // pairDesc is "192.168.1.10:49760 -> 52.112.196.42:443 (sipdir...)".
 func (j *judged) pairDesc() string {
-	return fmt.Sprintf("%s %s -> %s", strings.ToUpper(transportName(j.Proto)), j.Client, j.serverDesc())
+	return fmt.Sprintf("%s %s -> %s", strings.ToUpper(transportName(j.Proto)), j.Client(), j.serverDesc())
 }
 
 // twoWay reports whether both directions carried packets.
@@ -195,7 +195,7 @@ const (
 // for mobile clients). rule is "" outside the article's scope.
 func (dc *detectContext) destRule(j *judged) (rule string, inScope bool) {
 	area := dc.area(j)
-	sp := j.Server.Port()
+	sp := j.Server().Port()
 	switch j.Proto {
 	case protoTCP:
 		if sp == 5223 {

@@ -221,10 +221,10 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 			continue
 		}
 		// The client side must be the local one sending media.
-		if !isLocalAddr(j.Client.Addr()) && isLocalAddr(j.Server.Addr()) {
+		if !isLocalAddr(j.Client().Addr()) && isLocalAddr(j.Server().Addr()) {
 			continue
 		}
-		port := j.Client.Port()
+		port := j.Client().Port()
 		pm := mediaClassForPort(port)
 		pkts, first, _, frame := rtpPerDir(r, j)
 		if pkts[c2s] == 0 {
@@ -233,18 +233,18 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 		switch {
 		case pm == "" && dc.failed(j):
 			blocked.add(j, first[c2s], frame[c2s])
-			blockedParts = append(blockedParts, fmt.Sprintf("%s from %s -> %s (%d packets, no answer)", m, j.Client, j.serverDesc(), j.Dir[c2s].Packets))
+			blockedParts = append(blockedParts, fmt.Sprintf("%s from %s -> %s (%d packets, no answer)", m, j.Client(), j.serverDesc(), j.Dir[c2s].Packets))
 		case pm == "":
 			out.add(j, first[c2s], frame[c2s])
-			outParts = append(outParts, fmt.Sprintf("%s from %s (%s, RTP payload type %s)", m, j.Client, j.Server, ptList(r)))
+			outParts = append(outParts, fmt.Sprintf("%s from %s (%s, RTP payload type %s)", m, j.Client(), j.Server(), ptList(r)))
 		case pm != m:
 			sub.add(j, first[c2s], frame[c2s])
-			subParts = append(subParts, fmt.Sprintf("%s from %s, in the %s sub-range %s (%s -> %s)", m, j.Client, pm, subRange(pm), j.Client, j.Server))
+			subParts = append(subParts, fmt.Sprintf("%s from %s, in the %s sub-range %s (%s -> %s)", m, j.Client(), pm, subRange(pm), j.Client(), j.Server()))
 		}
 	}
 	for _, j := range dc.flows {
-		if j.Proto == protoUDP && mediaClassForPort(j.Client.Port()) != "" && j.twoWay() && dc.area(j) != "" {
-			inRangeOK = append(inRangeOK, j.Client.String())
+		if j.Proto == protoUDP && mediaClassForPort(j.Client().Port()) != "" && j.twoWay() && dc.area(j) != "" {
+			inRangeOK = append(inRangeOK, j.Client().String())
 		}
 	}
 	var fs []Finding
@@ -346,7 +346,7 @@ func detectNATMappingChanged(dc *detectContext) []Finding {
 		// address: not a NAT mapping. Keep addresses the client's NAT gave.
 		var s []string
 		for _, m := range st.Mapped {
-			if m.Addr() != j.Server.Addr() && !contains(st.Relayed, m) {
+			if m.Addr() != j.Server().Addr() && !contains(st.Relayed, m) {
 				s = append(s, m.String())
 			}
 		}
@@ -414,7 +414,7 @@ func detectTLSIntercepted(dc *detectContext) []Finding {
 		}
 		b.add(j, j.First, j.tcp.helloFrame)
 		issuers = append(issuers, tl.CertIssuer)
-		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %s): certificate %q issued by %q", j.Client, j.Server, name, tl.CertSubject, tl.CertIssuer))
+		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %s): certificate %q issued by %q", j.Client(), j.Server(), name, tl.CertSubject, tl.CertIssuer))
 	}
 	if b.empty() {
 		return nil
@@ -442,7 +442,7 @@ func detectViaProxy(dc *detectContext) []Finding {
 		if h.Status != 0 {
 			st = fmt.Sprintf("answered %d", h.Status)
 		}
-		parts = append(parts, fmt.Sprintf("%s -> proxy %s: CONNECT %s:%d (%s)", j.Client, j.Server, h.Host, h.Port, st))
+		parts = append(parts, fmt.Sprintf("%s -> proxy %s: CONNECT %s:%d (%s)", j.Client(), j.Server(), h.Host, h.Port, st))
 	}
 	if b.empty() {
 		return nil
@@ -493,7 +493,7 @@ func detectDNSFailure(dc *detectContext) []Finding {
 	dnsByFrame := map[int64]*judged{}
 	if len(missing)+len(broken) > 0 {
 		for _, j := range dc.flows {
-			if j.Server.Port() == 53 {
+			if j.Server().Port() == 53 {
 				dnsByFrame[j.Dir[c2s].FirstFrame] = j
 				dnsByFrame[j.Dir[s2c].FirstFrame] = j
 			}

@@ -79,13 +79,13 @@ func forgedRST(j *judged) bool {
 func rstFromDesc(j *judged) string {
 	t := j.tcp
 	if t.rstSide == c2s {
-		return fmt.Sprintf("from the client %s (%s)", j.Client.Addr(), hopsDesc(t.rstTTL))
+		return fmt.Sprintf("from the client %s (%s)", j.Client().Addr(), hopsDesc(t.rstTTL))
 	}
 	if forgedRST(j) {
 		return fmt.Sprintf("claiming to come from %s but with %s while the server's first packet had %s: forged by a middlebox",
-			j.Server.Addr(), hopsDesc(t.rstTTL), hopsDesc(j.Dir[s2c].TTLFirst))
+			j.Server().Addr(), hopsDesc(t.rstTTL), hopsDesc(j.Dir[s2c].TTLFirst))
 	}
-	return fmt.Sprintf("from %s (%s)", j.Server.Addr(), hopsDesc(t.rstTTL))
+	return fmt.Sprintf("from %s (%s)", j.Server().Addr(), hopsDesc(t.rstTTL))
 }
 
 // ruleSeverity returns the article rule for the flow's destination, with the
@@ -103,7 +103,7 @@ func servedBy(js []*judged) []string {
 	var s []string
 	seen := map[string]bool{}
 	for _, j := range js {
-		a := j.Server.Addr().String()
+		a := j.Server().Addr().String()
 		if !seen[a] {
 			seen[a] = true
 			s = append(s, a)
@@ -215,7 +215,7 @@ func portsDesc(js []*judged) string {
 	var ps []int
 	seen := map[int]bool{}
 	for _, j := range js {
-		p := int(j.Server.Port())
+		p := int(j.Server().Port())
 		if !seen[p] {
 			seen[p] = true
 			ps = append(ps, p)
@@ -288,7 +288,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 			continue
 		}
 		tl := j.pl.tls()
-		if tl == nil && j.Server.Port() != 443 {
+		if tl == nil && j.Server().Port() != 443 {
 			continue // first payload is not known to be a ClientHello
 		}
 		sni := j.SNI
@@ -303,7 +303,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 		}
 		b.add(j, t.rstTime, t.helloFrame, t.rstFrame)
 		parts = append(parts, fmt.Sprintf("%s -> %s (SNI %q, ClientHello frame %d, RST frame %d %s)",
-			j.Client, j.Server, sni, t.helloFrame, t.rstFrame, rstFromDesc(j)))
+			j.Client(), j.Server(), sni, t.helloFrame, t.rstFrame, rstFromDesc(j)))
 	}
 	if b.empty() {
 		return nil
@@ -393,7 +393,7 @@ func detectIdleCut(dc *detectContext) []Finding {
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.established || t.lastPayloadAny == 0 || dc.area(j) == "" {
 			continue
 		}
-		if j.Server.Port() != 443 && j.Server.Port() != 5061 {
+		if j.Server().Port() != 443 && j.Server().Port() != 5061 {
 			continue
 		}
 		c := idleCutCandidate{j: j}

@@ -104,7 +104,7 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 		return b, in0
 	}
 	for _, j := range dc.flows {
-		for _, h := range j.icmp {
+		for _, h := range j.icmp() {
 			if !isICMPUnreachable(h) {
 				continue
 			}
@@ -192,11 +192,11 @@ func (dc *detectContext) udpUnanswered(j *judged) bool {
 // server side when its port is one and it is not Office 365 (a peer that
 // sent first, e.g. teams.pcap 93.71.110.205:16332 -> 192.168.1.6:50016).
 func (j *judged) localMediaEnd() (netip.AddrPort, bool) {
-	if mediaClassForPort(j.Server.Port()) != "" && j.o365 == "" && isLocalAddr(j.Server.Addr()) && !isLocalAddr(j.Client.Addr()) {
-		return j.Server, true
+	if mediaClassForPort(j.Server().Port()) != "" && j.o365() == "" && isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
+		return j.Server(), true
 	}
-	if mediaClassForPort(j.Client.Port()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
-		return j.Client, true
+	if mediaClassForPort(j.Client().Port()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
+		return j.Client(), true
 	}
 	return netip.AddrPort{}, false
 }
@@ -210,13 +210,13 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 		if dc.isClaimed(j) || !dc.udpUnanswered(j) {
 			continue
 		}
-		area, sp := dc.area(j), j.Server.Port()
+		area, sp := dc.area(j), j.Server().Port()
 		if !isSTUNPort(sp) && !(area != "" && sp >= 50000 && sp <= 59999) {
 			// A peer candidate, LAN noise, DNS (dns-failure judges it),
 			// QUIC on UDP 443 (browsers fall back to TCP by design).
 			continue
 		}
-		if area == "" && isLocalAddr(j.Server.Addr()) {
+		if area == "" && isLocalAddr(j.Server().Addr()) {
 			continue
 		}
 		js = append(js, j)
@@ -256,7 +256,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 func portRangeDesc(js []*judged) string {
 	all := true
 	for _, j := range js {
-		if !isSTUNPort(j.Server.Port()) {
+		if !isSTUNPort(j.Server().Port()) {
 			all = false
 		}
 	}
@@ -270,7 +270,7 @@ func portRangeDesc(js []*judged) string {
 func flowList(js []*judged, max int) string {
 	s := make([]string, len(js))
 	for i, j := range js {
-		s[i] = fmt.Sprintf("%s -> %s", j.Client, j.serverDesc())
+		s[i] = fmt.Sprintf("%s -> %s", j.Client(), j.serverDesc())
 	}
 	return listDesc(s, max)
 }
@@ -298,7 +298,7 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 	byServer := map[netip.Addr]*edge{}
 	var order []netip.Addr
 	for _, j := range dc.flows {
-		sp := j.Server.Port()
+		sp := j.Server().Port()
 		if sp < 50000 || sp > 59999 {
 			continue
 		}
@@ -306,11 +306,11 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 			// A peer's candidate (peers pick random ports), not the edge.
 			continue
 		}
-		e := byServer[j.Server.Addr()]
+		e := byServer[j.Server().Addr()]
 		if e == nil {
 			e = &edge{}
-			byServer[j.Server.Addr()] = e
-			order = append(order, j.Server.Addr())
+			byServer[j.Server().Addr()] = e
+			order = append(order, j.Server().Addr())
 		}
 		switch {
 		case sp <= 50059 && j.twoWay():
@@ -376,7 +376,7 @@ func detectMediaOverTCP(dc *detectContext) []Finding {
 		if !dc.isTCPMedia(j) || dc.isClaimed(j) || dc.area(j) == "" && !j.pl.mediaOverTCP() {
 			continue
 		}
-		rs := dc.relayUDPOf(j.Client.Addr())
+		rs := dc.relayUDPOf(j.Client().Addr())
 		if rs.works {
 			continue // UDP works: a TCP candidate kept in reserve
 		}
@@ -388,7 +388,7 @@ func detectMediaOverTCP(dc *detectContext) []Finding {
 			continue
 		}
 		b.add(j, j.First, j.tcp.synFrame, j.tcp.helloFrame)
-		clients = append(clients, j.Client.Addr())
+		clients = append(clients, j.Client().Addr())
 		parts = append(parts, fmt.Sprintf("%s (%.1f s, %d/%d packets)", j.pairDesc(), j.Duration(), j.Dir[c2s].Packets, j.Dir[s2c].Packets))
 	}
 	if b.empty() {
@@ -413,15 +413,15 @@ func detectMediaOverTCP(dc *detectContext) []Finding {
 func detectNonO365Destination(dc *detectContext) []Finding {
 	var infoFlows, failFlows []*judged
 	for _, j := range dc.flows {
-		if j.o365 != "" || isLocalAddr(j.Server.Addr()) || j.Server.Port() == 5223 {
+		if j.o365() != "" || isLocalAddr(j.Server().Addr()) || j.Server().Port() == 5223 {
 			continue
 		}
 		if h := j.pl.http(); h != nil && h.Method == "CONNECT" {
 			continue // a proxy: via-proxy
 		}
 		switch {
-		case j.Proto == protoTCP && (j.Server.Port() == 443 || j.Server.Port() == 5061) && j.name() != "" && dc.a.ep.AreaOfName(j.name()) == AreaSkype:
-		case j.Proto == protoUDP && isSTUNPort(j.Server.Port()):
+		case j.Proto == protoTCP && (j.Server().Port() == 443 || j.Server().Port() == 5061) && j.name() != "" && dc.a.ep.AreaOfName(j.name()) == AreaSkype:
+		case j.Proto == protoUDP && isSTUNPort(j.Server().Port()):
 		default:
 			continue
 		}
@@ -474,7 +474,7 @@ func lowerFirst(s string) string {
 // hasUnreachable reports an ICMP destination-unreachable quoting the flow
 // (icmp-unreachable explains such a flow; time-exceeded does not).
 func (j *judged) hasUnreachable() bool {
-	for _, h := range j.icmp {
+	for _, h := range j.icmp() {
 		if isICMPUnreachable(h) {
 			return true
 		}

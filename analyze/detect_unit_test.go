@@ -28,9 +28,10 @@ func mkDC(t *testing.T, specs ...flowSpec) (*detectContext, []*judged) {
 	a := New(Options{})
 	var js []*judged
 	for i, s := range specs {
-		f := &Flow{Proto: s.proto, Client: netip.MustParseAddrPort(s.client), Server: netip.MustParseAddrPort(s.server), tcp: &tcpState{}}
+		f := &Flow{Proto: s.proto, tcp: &tcpState{}}
+		f.setEndpoints(netip.MustParseAddrPort(s.client), netip.MustParseAddrPort(s.server))
 		f.Dir[c2s], f.Dir[s2c] = s.c2s, s.s2c
-		f.o365 = a.ep.AreaOfAddr(f.Server.Addr())
+		f.area = areaID(a.ep.AreaOfAddr(f.Server().Addr()))
 		for _, d := range f.Dir {
 			if d.Packets == 0 {
 				continue

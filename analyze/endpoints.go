@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Service areas of the Office 365 endpoint list, lower case as reported.
@@ -214,4 +216,47 @@ func (t *trie) lookup(ip []byte) string {
 		}
 	}
 	return area
+}
+
+// areas interns service-area names so a flow stores one byte, not a string:
+// index 0 is "" (outside Office 365). Copy-on-write: readers never lock.
+var (
+	areas   atomic.Pointer[[]string]
+	areasMu sync.Mutex
+)
+
+func init() { areas.Store(&[]string{""}) }
+
+// areaID returns name's index, adding it on first use (at most 255 names;
+// beyond that the area reads as "").
+func areaID(name string) uint8 {
+	if name == "" {
+		return 0
+	}
+	for i, n := range *areas.Load() {
+		if n == name {
+			return uint8(i)
+		}
+	}
+	areasMu.Lock()
+	defer areasMu.Unlock()
+	cur := *areas.Load()
+	for i, n := range cur {
+		if n == name {
+			return uint8(i)
+		}
+	}
+	if len(cur) > 255 {
+		return 0
+	}
+	next := append(slices.Clone(cur), name)
+	areas.Store(&next)
+	return uint8(len(next) - 1)
+}
+
+func areaName(id uint8) string {
+	if l := *areas.Load(); int(id) < len(l) {
+		return l[id]
+	}
+	return ""
 }

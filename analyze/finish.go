@@ -28,7 +28,7 @@ type judged struct {
 // Finish expires every flow, classifies, runs the detectors and returns the
 // report. info (may be nil) describes the inputs.
 func (a *Analyzer) Finish(info *capture.Info) *Report {
-	nflows := a.flows.len()
+	nflows := a.flowCount()
 	if a.opts.NoFlowList {
 		nflows = 0
 	}
@@ -36,8 +36,11 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	a.summarize(info, &rep.Capture)
 	order := a.sortedFlows()
 	js := make([]*judged, len(order))
+	backing := make([]judged, len(order)) // one allocation, not one per flow
+	ev := evidenceSets{}
 	for i, f := range order {
-		js[i] = a.judge(f, i+1)
+		js[i] = &backing[i]
+		a.judge(js[i], f, i+1, ev)
 	}
 	dc := &detectContext{a: a, flows: js, rep: rep}
 	dc.groupCalls()
@@ -157,13 +160,14 @@ func linkTypeName(lt layers.LinkType) string {
 
 // judge classifies one flow: name first (SNI, else DNS name, else the Office
 // 365 range), then payload, then port.
-func (a *Analyzer) judge(f *Flow, id int) *judged {
-	j := &judged{Flow: f, ID: id}
+func (a *Analyzer) judge(j *judged, f *Flow, id int, sets evidenceSets) {
+	*j = judged{Flow: f, ID: id}
 	j.SNI = f.pl.sni()
-	j.DNSName = a.dns.nameFor(f.Server.Addr())
+	j.DNSName = a.dns.nameFor(f.Server().Addr())
 	portClass := classifyByPort(f)
 	class := portClass
-	ev := []string{EvPort}
+	var evBuf [12]string
+	ev := append(evBuf[:0], EvPort)
 	name := j.SNI
 	if name == "" {
 		name = j.DNSName
@@ -177,12 +181,12 @@ func (a *Analyzer) judge(f *Flow, id int) *judged {
 	} else if j.DNSName != "" {
 		ev = append(ev, EvDNS)
 	}
-	if f.o365 != "" {
+	if f.o365() != "" {
 		ev = append(ev, EvO365Range)
 	}
 	pe := f.pl.evidence()
 	ev = append(ev, pe...)
-	media := mediaClassForPort(f.Client.Port())
+	media := mediaClassForPort(f.Client().Port())
 	switch {
 	case nameClass == "media" || f.pl.mediaOverTCP():
 		if media != "" {
@@ -217,8 +221,25 @@ func (a *Analyzer) judge(f *Flow, id int) *judged {
 		class = ClassSIP
 	}
 	j.Class = class
-	j.Evidence = dedupe(ev)
-	return j
+	j.Evidence = sets.intern(dedupe(ev))
+}
+
+// evidenceSets shares one slice per distinct evidence list: a capture has
+// a handful of them and a hundred thousand flows.
+type evidenceSets map[string][]string
+
+func (m evidenceSets) intern(ev []string) []string {
+	var kb [128]byte
+	key := kb[:0]
+	for _, e := range ev {
+		key = append(append(key, e...), 0)
+	}
+	if s, ok := m[string(key)]; ok {
+		return s
+	}
+	s := slices.Clone(ev)
+	m[string(key)] = s
+	return s
 }
 
 // classOrder is the order of the per-class table.
@@ -286,11 +307,11 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 	fr := FlowReport{
 		ID:           j.ID,
 		Transport:    transportName(f.Proto),
-		Client:       hostPort(f.Client),
-		Server:       hostPort(f.Server),
+		Client:       hostPort(f.Client()),
+		Server:       hostPort(f.Server()),
 		Class:        j.Class,
 		Evidence:     j.Evidence,
-		O365:         f.o365,
+		O365:         f.o365(),
 		Packets:      Dir{C2S: f.Dir[c2s].Packets, S2C: f.Dir[s2c].Packets},
 		Bytes:        Dir{C2S: f.Dir[c2s].Bytes, S2C: f.Dir[s2c].Bytes},
 		First:        Time{nsTime(f.First)},

@@ -59,18 +59,17 @@ type Flow struct {
 	Key        FlowKey
 	clientIsA  bool
 	Proto      uint8
-	closed     bool // FIN or RST seen: the close grace applies
-	Client     netip.AddrPort
-	Server     netip.AddrPort
+	closed     bool  // FIN or RST seen: the close grace applies
+	area       uint8 // Office 365 service area of the server address (see o365)
 	FirstFrame int64
 	First      int64 // unix ns of the first packet with a timestamp
 	Last       int64
 	Dir        [2]DirStats
 
-	tcp  *tcpState // TCP flows own one; others share the read-only noTCP
-	o365 string    // service area of the server address
-	pl   payloadState
-	icmp []icmpHit // ICMP errors quoting this flow (bounded)
+	tcp *tcpState // TCP flows own one; others share the read-only noTCP
+
+	pl       payloadState
+	icmpHits *[]icmpHit // ICMP errors quoting this flow (bounded); rare, so behind a pointer
 }
 
 // tcpState records the handshake and teardown as seen on the wire.
@@ -105,6 +104,38 @@ type icmpHit struct {
 	forwardDir bool // quoted packet went client->server
 }
 
+// Client returns the client's address and port (derived from the key, not
+// stored: a gateway keeps a hundred thousand flows).
+func (f *Flow) Client() netip.AddrPort {
+	if f.clientIsA {
+		return f.Key.endpointA()
+	}
+	return f.Key.endpointB()
+}
+
+// Server returns the server's address and port.
+func (f *Flow) Server() netip.AddrPort {
+	if f.clientIsA {
+		return f.Key.endpointB()
+	}
+	return f.Key.endpointA()
+}
+
+func (k *FlowKey) endpointA() netip.AddrPort { return netip.AddrPortFrom(addrOf(k.A, k.V6), k.PA) }
+func (k *FlowKey) endpointB() netip.AddrPort { return netip.AddrPortFrom(addrOf(k.B, k.V6), k.PB) }
+
+// icmp returns the ICMP errors quoting this flow.
+func (f *Flow) icmp() []icmpHit {
+	if f.icmpHits == nil {
+		return nil
+	}
+	return *f.icmpHits
+}
+
+// o365 returns the Office 365 service area of the server address, "" when
+// outside the ranges.
+func (f *Flow) o365() string { return areaName(f.area) }
+
 // Duration returns last-first in seconds.
 func (f *Flow) Duration() float64 {
 	if f.First == 0 || f.Last < f.First {
@@ -115,3 +146,21 @@ func (f *Flow) Duration() float64 {
 
 // Answered reports whether the server side ever sent anything.
 func (f *Flow) Answered() bool { return f.Dir[s2c].Packets > 0 }
+
+// setEndpoints keys a flow built by hand (tests) from its client and server.
+func (f *Flow) setEndpoints(client, server netip.AddrPort) {
+	r := decodeResult{proto: f.Proto, srcPort: client.Port(), dstPort: server.Port()}
+	for i, a := range []netip.Addr{client.Addr(), server.Addr()} {
+		b := &r.src
+		if i == 1 {
+			b = &r.dst
+		}
+		if a.Is4() {
+			v4 := a.As4()
+			copy(b[:], v4[:])
+		} else {
+			*b, r.ipv6 = a.As16(), true
+		}
+	}
+	f.Key, f.clientIsA = makeKey(&r)
+}

@@ -1,63 +1,88 @@
 package analyze
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
+import "encoding/binary"
 
 // flowIndex maps live flow keys to flow-store indexes. It replaces a Go map
-// on the hottest path: open addressing with linear probing over parallel
-// slices of full hashes and flow indexes, so a probe compares the 38-byte
-// key only when the 64-bit hash matches; deletion shifts entries back
-// instead of leaving tombstones. Not safe for concurrent use.
+// on the hottest path: open addressing with linear probing over slots that
+// hold a full hash next to the flow index (one cache line per probe), so the
+// 38-byte key is compared only when the 64-bit hash matches; deletion
+// shifts entries back instead of leaving tombstones. Its hash is the
+// reader's sharding hash, so the reader's per-packet hash also tells a
+// worker which slot and flow the packet will need (see warm). Not safe for
+// concurrent use.
 type flowIndex struct {
-	hash []uint64 // 0 = empty; stored hashes have the top bit set
-	idx  []int32
-	n    int
-	mask uint64
+	slots []slot
+	n     int
+	mask  uint64
+}
+
+type slot struct {
+	h   uint64 // 0 = empty; stored hashes have the top bit set
+	idx int32
 }
 
 const hashUsed = 1 << 63
 
 func newFlowIndex() *flowIndex {
 	const size = 1 << 12
-	return &flowIndex{hash: make([]uint64, size), idx: make([]int32, size), mask: size - 1}
+	return &flowIndex{slots: make([]slot, size), mask: size - 1}
 }
 
-// hashKey mixes the key's words (a wyhash-style multiply-fold); the top bit
-// marks a used slot.
+// hashKey is the symmetric tuple hash of a key (see endpointHash), with
+// the used bit set.
 func hashKey(k *FlowKey) uint64 {
-	const m1, m2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db
-	a := binary.LittleEndian.Uint64(k.A[:8]) ^ binary.LittleEndian.Uint64(k.B[8:])*m2
-	b := binary.LittleEndian.Uint64(k.A[8:]) ^ binary.LittleEndian.Uint64(k.B[:8])*m1
-	c := uint64(k.PA)<<32 | uint64(k.PB)<<16 | uint64(k.Proto)<<1
-	if k.V6 {
-		c |= 1
-	}
-	hi, lo := bits.Mul64(a^m1, b^m2^c)
-	hi, lo = bits.Mul64(hi^lo, m2^c)
-	return (hi ^ lo) | hashUsed
+	a := endpointHash(binary.LittleEndian.Uint64(k.A[:8]), binary.LittleEndian.Uint64(k.A[8:]), k.PA)
+	b := endpointHash(binary.LittleEndian.Uint64(k.B[:8]), binary.LittleEndian.Uint64(k.B[8:]), k.PB)
+	return (a + b + uint64(k.Proto)*0x9e3779b97f4a7c15) | hashUsed
+}
+
+// endpointHash hashes one address (as two little-endian words, an IPv4
+// address zero-extended) and port; summing both endpoints' hashes makes
+// the tuple hash the same in both directions.
+func endpointHash(lo, hi uint64, port uint16) uint64 {
+	x := lo*0xa0761d6478bd642f ^ hi*0xe7037ed1a0b428db ^ uint64(port)*0x8ebc6af09c88c6e3
+	// murmur3's 64-bit finaliser
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // get returns the flow index stored for key (flows holds the keys).
 func (x *flowIndex) get(key *FlowKey, flows *flowStore) (int32, bool) {
 	h := hashKey(key)
 	for i := h & x.mask; ; i = (i + 1) & x.mask {
-		switch x.hash[i] {
+		switch s := x.slots[i]; s.h {
 		case 0:
 			return 0, false
 		case h:
-			if flows.get(x.idx[i]).Key == *key {
-				return x.idx[i], true
+			if flows.get(s.idx).Key == *key {
+				return s.idx, true
 			}
+		}
+	}
+}
+
+// slotOf returns the slot index where a flow with hash h would be found
+// (or an empty slot): warm uses it without a key.
+func (x *flowIndex) slotOf(h uint64) (slot, bool) {
+	h |= hashUsed
+	for i := h & x.mask; ; i = (i + 1) & x.mask {
+		switch s := x.slots[i]; s.h {
+		case 0:
+			return s, false
+		case h:
+			return s, true
 		}
 	}
 }
 
 // put adds key -> v; key must not be present.
 func (x *flowIndex) put(key *FlowKey, v int32) {
-	if (x.n+1)*4 > len(x.hash)*3 {
-		x.resize(len(x.hash) * 2)
+	if (x.n+1)*4 > len(x.slots)*3 {
+		x.resize(len(x.slots) * 2)
 	}
 	x.insert(hashKey(key), v)
 	x.n++
@@ -65,18 +90,18 @@ func (x *flowIndex) put(key *FlowKey, v int32) {
 
 func (x *flowIndex) insert(h uint64, v int32) {
 	i := h & x.mask
-	for x.hash[i] != 0 {
+	for x.slots[i].h != 0 {
 		i = (i + 1) & x.mask
 	}
-	x.hash[i], x.idx[i] = h, v
+	x.slots[i] = slot{h, v}
 }
 
 func (x *flowIndex) resize(size int) {
-	oh, oi := x.hash, x.idx
-	x.hash, x.idx, x.mask = make([]uint64, size), make([]int32, size), uint64(size-1)
-	for i, h := range oh {
-		if h != 0 {
-			x.insert(h, oi[i])
+	old := x.slots
+	x.slots, x.mask = make([]slot, size), uint64(size-1)
+	for _, s := range old {
+		if s.h != 0 {
+			x.insert(s.h, s.idx)
 		}
 	}
 }
@@ -87,11 +112,11 @@ func (x *flowIndex) del(key *FlowKey, flows *flowStore) {
 	h := hashKey(key)
 	i := h & x.mask
 	for {
-		switch x.hash[i] {
+		switch x.slots[i].h {
 		case 0:
 			return
 		case h:
-			if flows.get(x.idx[i]).Key == *key {
+			if flows.get(x.slots[i].idx).Key == *key {
 				x.removeAt(i)
 				return
 			}
@@ -102,22 +127,22 @@ func (x *flowIndex) del(key *FlowKey, flows *flowStore) {
 
 func (x *flowIndex) removeAt(i uint64) {
 	x.n--
-	for j := (i + 1) & x.mask; x.hash[j] != 0; j = (j + 1) & x.mask {
-		home := x.hash[j] & x.mask
+	for j := (i + 1) & x.mask; x.slots[j].h != 0; j = (j + 1) & x.mask {
+		home := x.slots[j].h & x.mask
 		// Move j back to i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
-			x.hash[i], x.idx[i] = x.hash[j], x.idx[j]
+			x.slots[i] = x.slots[j]
 			i = j
 		}
 	}
-	x.hash[i], x.idx[i] = 0, 0
+	x.slots[i] = slot{}
 }
 
 // each calls f for every stored flow index (order: slot order).
 func (x *flowIndex) each(f func(int32)) {
-	for i, h := range x.hash {
-		if h != 0 {
-			f(x.idx[i])
+	for _, s := range x.slots {
+		if s.h != 0 {
+			f(s.idx)
 		}
 	}
 }

@@ -60,7 +60,7 @@ func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, 
 
 func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
-	if f.Server.Port() == 53 || f.Client.Port() == 53 {
+	if f.Server().Port() == 53 || f.Client().Port() == 53 {
 		a.dns.observe(p, false, frame, ts)
 		return
 	}
@@ -91,11 +91,11 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.rtpS = new(proto.RTPStats)
 			// Microsoft's dynamic payload-type clock rates apply to media
 			// from the client media ports or to Office 365.
-			s.rtpS.MSClockRates = mediaClassForPort(f.Client.Port()) != "" || f.o365 != ""
+			s.rtpS.MSClockRates = mediaClassForPort(f.Client().Port()) != "" || f.o365() != ""
 		}
 		s.rtpS.Observe(fromClient, p, ts)
 	case proto.KindUnknown:
-		if s.sipF == nil && (f.Server.Port() == 5060 || f.Client.Port() == 5060) {
+		if s.sipF == nil && (f.Server().Port() == 5060 || f.Client().Port() == 5060) {
 			s.sipF = parseSIPFacts(p)
 		}
 	}
@@ -109,7 +109,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			// Allocated at the first payload, not at the SYN: SYN-only
 			// (blocked) flows are common and need no reassembler. The
 			// client's ISN is replayed so its stream starts right.
-			s.tlsC = new(proto.TLSConn)
+			s.tlsC = a.newTLSConn()
 			if f.tcp.synSeen {
 				s.tlsC.Observe(true, f.tcp.synISN, true, nil)
 			}
@@ -119,13 +119,13 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		// Release the reassembler once it has nothing more to learn, or at
 		// once when the client's first bytes are not TLS.
 		if c.Done() || (c.NotTLS && !c.HelloSeen) {
-			s.stopTLS()
+			s.stopTLS(&a.tlsFree)
 		}
 	}
 	if len(p) == 0 {
 		return
 	}
-	sp := f.Server.Port()
+	sp := f.Server().Port()
 	if sp == 53 {
 		a.dns.observe(p, true, frame, ts)
 		return
@@ -150,7 +150,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.httpF.Status, s.httpF.ResponseFrame = st, frame
 		}
 	}
-	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.Client.Port() == 5060) {
+	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.Client().Port() == 5060) {
 		s.sipF = parseSIPFacts(p)
 	}
 }
@@ -279,7 +279,7 @@ func escapeName(s string) string {
 }
 
 // stopTLS keeps the TLS facts and releases the reassembler.
-func (s *payloadState) stopTLS() {
+func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
 	s.tlsOff = true
 	c := s.tlsC
 	if c == nil {
@@ -292,6 +292,25 @@ func (s *payloadState) stopTLS() {
 		s.tlsSum = &sum
 		s.pseudo = c.PseudoTLS
 	}
+	if free != nil && len(*free) < tlsFreeMax {
+		*c = proto.TLSConn{}
+		*free = append(*free, c)
+	}
+}
+
+// tlsFreeMax bounds the analyzer's spare reassemblers: enough for the
+// handshakes in flight at once, which is what keeps TLS from allocating.
+const tlsFreeMax = 256
+
+// newTLSConn reuses a reassembler released by a finished handshake: a
+// gateway capture starts tens of thousands, one at a time per flow.
+func (a *Analyzer) newTLSConn() *proto.TLSConn {
+	if n := len(a.tlsFree); n > 0 {
+		c := a.tlsFree[n-1]
+		a.tlsFree = a.tlsFree[:n-1]
+		return c
+	}
+	return new(proto.TLSConn)
 }
 
 // freeze computes the flow's final facts and releases the parsers. It is
@@ -313,7 +332,7 @@ func (s *payloadState) freeze() *frozen {
 	if s.msMux {
 		z.evidence = append(z.evidence, EvMSTURN)
 	}
-	s.stopTLS()
+	s.stopTLS(nil)
 	if s.tlsSum != nil {
 		z.tls, z.tlsSum, z.pseudo = tlsFactsOf(s.tlsSum), s.tlsSum, s.pseudo
 		z.evidence = append(z.evidence, EvTLS)

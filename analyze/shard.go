@@ -70,11 +70,12 @@ func (a *Analyzer) finishRun(src capture.Source, stopped bool) *Report {
 type batch struct {
 	buf  []byte
 	pkts []capture.Packet
+	hash []uint64 // flowHash of each packet
 }
 
 const (
-	batchPackets = 512
-	batchBytes   = 512 << 10
+	batchPackets = 2048
+	batchBytes   = 1 << 20
 	batchesPer   = 4 // per worker: bounds memory in flight
 )
 
@@ -97,24 +98,29 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		work[i] = make(chan *batch, batchesPer)
 		free[i] = make(chan *batch, batchesPer)
 		for j := 0; j < batchesPer; j++ {
-			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets)}
+			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets), hash: make([]uint64, 0, batchPackets)}
 		}
 		cur[i] = <-free[i]
 		wg.Add(1)
 		go func(a *Analyzer, in <-chan *batch, out chan<- *batch) {
 			defer wg.Done()
 			for b := range in {
-				for k := range b.pkts {
-					a.Add(&b.pkts[k])
+				for k := 0; k < len(b.pkts); k += warmGroup {
+					end := min(k+warmGroup, len(b.pkts))
+					a.warm(b.hash[k:end])
+					for i := k; i < end; i++ {
+						a.Add(&b.pkts[i])
+					}
 				}
-				b.buf, b.pkts = b.buf[:0], b.pkts[:0]
+				b.buf, b.pkts, b.hash = b.buf[:0], b.pkts[:0], b.hash[:0]
 				out <- b
 			}
 			a.freezeAll() // in parallel, before the serial Finish
 		}(shards[i], work[i], free[i])
 	}
 	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
-		w := int(flowHash(p.LinkType, p.Data) % uint64(n))
+		h, dns := flowHash(p.LinkType, p.Data)
+		w := shardOf(h, dns, n)
 		b := cur[w]
 		if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(p.Data) > cap(b.buf) {
 			work[w] <- b
@@ -126,6 +132,7 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		q := *p
 		q.Data = b.buf[off:len(b.buf):len(b.buf)]
 		b.pkts = append(b.pkts, q)
+		b.hash = append(b.hash, h)
 	})
 	for i := range work {
 		if len(cur[i].pkts) > 0 {
@@ -141,6 +148,30 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 	return a.finishRun(src, stopped), nil
 }
 
+// warmGroup is how many packets warm prepares at once: enough misses to
+// overlap, few enough that the touching loops fit the CPU's reorder window.
+const warmGroup = 8
+
+// warm touches the index slots, then the flow records, that the next
+// packets (by their reader hashes) will look up. A gateway's flows far
+// outnumber what the caches hold, so each lookup would otherwise wait for
+// two memory loads in turn; touched together in tight loops, a group's
+// loads overlap. It changes nothing: a wrong guess only costs the touch.
+func (a *Analyzer) warm(hashes []uint64) {
+	x := a.index
+	var sink uint64
+	for _, h := range hashes {
+		sink += x.slots[(h|hashUsed)&x.mask].h
+	}
+	for _, h := range hashes {
+		if s, ok := x.slotOf(h); ok {
+			f := a.flows.get(s.idx)
+			sink += uint64(f.Key.PA) + uint64(f.Dir[0].Packets) + uint64(f.Dir[1].Packets)
+		}
+	}
+	a.sink += sink
+}
+
 // freezeAll finalises every flow's payload facts (Finish would otherwise
 // do it serially).
 func (a *Analyzer) freezeAll() {
@@ -149,7 +180,8 @@ func (a *Analyzer) freezeAll() {
 	}
 }
 
-// mergeShards folds the shards' state into the first one. Flows are
+// mergeShards folds the shards' state into the first one; their flow
+// stores are referenced, not copied. Flows are
 // disjoint across shards (the hash is per flow); counters add up; notes keep
 // the earliest frame per reason, so output is the same for any worker count.
 func mergeShards(shards []*Analyzer) *Analyzer {
@@ -184,7 +216,7 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		for _, nt := range s.notes {
 			a.addNote(nt.frame, nt.key, nt.text)
 		}
-		a.flows.appendAll(&s.flows)
+		a.merged = append(a.merged, &s.flows) // flows stay where they are: no copy
 		a.icmpOrphans = append(a.icmpOrphans, s.icmpOrphans...)
 		a.dns.merge(&s.dns)
 	}
@@ -193,37 +225,39 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 	return a
 }
 
-// flowHash is a cheap symmetric hash of a packet's 5-tuple (of the quoted
+// flowHash is the symmetric hash of a packet's 5-tuple (of the quoted
 // datagram for ICMP errors), read straight from the bytes so the reader
-// goroutine need not decode. Both directions of a flow hash alike.
-func flowHash(lt layers.LinkType, b []byte) uint64 {
+// goroutine need not decode. Both directions of a flow hash alike, and for
+// TCP and UDP it equals the flow index's hashKey, so a worker can warm the
+// slot and flow a packet needs before it decodes it. dns marks port 53.
+func flowHash(lt layers.LinkType, b []byte) (h uint64, dns bool) {
 	switch lt {
 	case layers.LinkTypeEthernet:
 		if len(b) < 14 {
-			return 0
+			return 0, false
 		}
 		et := binary.BigEndian.Uint16(b[12:])
 		b = b[14:]
 		for i := 0; i < 8 && (et == 0x8100 || et == 0x88a8 || et == 0x9100); i++ {
 			if len(b) < 4 {
-				return 0
+				return 0, false
 			}
 			et = binary.BigEndian.Uint16(b[2:])
 			b = b[4:]
 		}
 	case layers.LinkTypeLinuxSLL:
 		if len(b) < 16 {
-			return 0
+			return 0, false
 		}
 		b = b[16:]
 	case layers.LinkTypeLinuxSLL2:
 		if len(b) < 20 {
-			return 0
+			return 0, false
 		}
 		b = b[20:]
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		if len(b) < 4 {
-			return 0
+			return 0, false
 		}
 		b = b[4:]
 	case layers.LinkTypePPP:
@@ -231,16 +265,16 @@ func flowHash(lt layers.LinkType, b []byte) uint64 {
 			b = b[2:]
 		}
 		if len(b) < 2 {
-			return 0
+			return 0, false
 		}
 		b = b[2:]
 	}
 	return ipHash(b, 0)
 }
 
-func ipHash(b []byte, depth int) uint64 {
+func ipHash(b []byte, depth int) (uint64, bool) {
 	if len(b) < 20 || depth > 3 {
-		return 0
+		return 0, false
 	}
 	var src, dst []byte
 	var proto uint8
@@ -249,78 +283,79 @@ func ipHash(b []byte, depth int) uint64 {
 	case 4:
 		ihl := int(b[0]&0x0f) * 4
 		if ihl < 20 || len(b) < ihl {
-			return 0
+			return 0, false
 		}
 		src, dst, proto = b[12:16], b[16:20], b[9]
 		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 {
-			return mixAddr(src, 0) + mixAddr(dst, 0) // non-first fragment: no ports
+			return tupleHash(src, dst, proto, 0, 0), false // non-first fragment: no ports
 		}
 		l4 = b[ihl:]
 	case 6:
 		if len(b) < 40 {
-			return 0
+			return 0, false
 		}
 		src, dst, proto = b[8:24], b[24:40], b[6]
 		l4 = b[40:]
 		for i := 0; i < 8 && (proto == 0 || proto == 43 || proto == 60 || proto == 44); i++ {
 			if len(l4) < 8 {
-				return 0
+				return 0, false
 			}
 			if proto == 44 {
 				if binary.BigEndian.Uint16(l4[2:])&0xfff8 != 0 {
-					return mixAddr(src, 0) + mixAddr(dst, 0)
+					return tupleHash(src, dst, proto, 0, 0), false
 				}
 				proto, l4 = l4[0], l4[8:]
 				continue
 			}
 			n := (int(l4[1]) + 1) * 8
 			if len(l4) < n {
-				return 0
+				return 0, false
 			}
 			proto, l4 = l4[0], l4[n:]
 		}
 	default:
-		return 0
+		return 0, false
 	}
 	switch proto {
 	case protoTCP, protoUDP:
 		if len(l4) < 4 {
-			return mixAddr(src, 0) + mixAddr(dst, 0)
+			return tupleHash(src, dst, proto, 0, 0), false
 		}
-		return tupleHash(src, dst, proto, binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:]))
+		sp, dp := binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		return tupleHash(src, dst, proto, sp, dp), sp == 53 || dp == 53
 	case protoICMP, protoICMPv6:
 		// ICMP errors go to the shard of the flow they quote, read with
 		// the decoder's own quotedFlow so both agree on which flow it is.
 		if len(l4) >= 8 {
 			if qs, qd, qp, sp, dp, v6, ok := quotedFlow(l4[8:]); ok && (qp == protoTCP || qp == protoUDP) {
-				return tupleHash(ipBytes(&qs, v6), ipBytes(&qd, v6), qp, sp, dp)
+				return tupleHash(ipBytes(&qs, v6), ipBytes(&qd, v6), qp, sp, dp), sp == 53 || dp == 53
 			}
 		}
 	case 4, 41: // IP in IP, IPv6 in IPv4: the decoder keys on the inner header
 		return ipHash(l4, depth+1)
 	}
-	return mixAddr(src, 0) + mixAddr(dst, 0)
+	return tupleHash(src, dst, proto, 0, 0), false
 }
 
-// tupleHash is the symmetric hash of one TCP/UDP 5-tuple.
+// tupleHash is the symmetric hash of one 5-tuple; it equals hashKey of the
+// flow's key.
 func tupleHash(src, dst []byte, proto uint8, sp, dp uint16) uint64 {
-	if sp == 53 || dp == 53 {
-		// Every DNS flow goes to shard 0: one table maps addresses to
-		// names, whatever the worker count.
+	return (addrHash(src, sp) + addrHash(dst, dp) + uint64(proto)*0x9e3779b97f4a7c15) | hashUsed
+}
+
+func addrHash(ip []byte, port uint16) uint64 {
+	if len(ip) == 4 {
+		return endpointHash(uint64(binary.LittleEndian.Uint32(ip)), 0, port)
+	}
+	return endpointHash(binary.LittleEndian.Uint64(ip), binary.LittleEndian.Uint64(ip[8:]), port)
+}
+
+// shardOf picks a packet's worker. Every DNS flow goes to shard 0: one
+// table maps addresses to names, whatever the worker count. The high bits
+// are used because the index takes its slot from the low ones.
+func shardOf(h uint64, dns bool, n int) int {
+	if dns {
 		return 0
 	}
-	return mixAddr(src, sp) + mixAddr(dst, dp) + uint64(proto)
-}
-
-// mixAddr hashes one endpoint (FNV-1a over the address, then the port).
-func mixAddr(ip []byte, port uint16) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range ip {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	h ^= uint64(port)
-	h *= 1099511628211
-	h ^= h >> 29
-	return h
+	return int((h >> 32) % uint64(n))
 }

@@ -57,14 +57,23 @@ func TestWorkersDeterministic(t *testing.T) {
 }
 
 func TestFlowHashSymmetric(t *testing.T) {
+	hash := func(b []byte) uint64 { h, _ := flowHash(1, b); return h }
 	a := udpPacket(t, "192.168.1.10", "52.114.250.141", 50010, 3478, []byte{1, 2, 3})
 	b := udpPacket(t, "52.114.250.141", "192.168.1.10", 3478, 50010, []byte{4, 5})
-	if flowHash(1, a) != flowHash(1, b) {
+	if hash(a) != hash(b) {
 		t.Fatal("flowHash differs between the two directions of a flow")
 	}
 	c := udpPacket(t, "192.168.1.10", "52.114.250.141", 50011, 3478, nil)
-	if flowHash(1, a) == flowHash(1, c) {
+	if hash(a) == hash(c) {
 		t.Fatal("flowHash ignores ports")
+	}
+	// The reader's hash must be the index's, or warm touches the wrong slots.
+	an := New(Options{})
+	an.Add(&capture.Packet{Frame: 1, LinkType: 1, Data: a, Length: len(a)})
+	var key FlowKey
+	an.index.each(func(i int32) { key = an.flows.get(i).Key })
+	if hashKey(&key) != hash(a) {
+		t.Fatalf("flowHash %x, index hashKey %x", hash(a), hashKey(&key))
 	}
 	// An ICMP port unreachable quoting a's IP header and first 8 bytes must
 	// land on a's shard, or the decoder could not tie it to the flow.
@@ -72,7 +81,10 @@ func TestFlowHashSymmetric(t *testing.T) {
 	quote := a[14 : 14+28]
 	ip := []byte{0x45, 0, 0, byte(20 + 8 + len(quote)), 0, 0, 0, 0, 64, 1, 0, 0, 192, 168, 1, 1, 192, 168, 1, 10}
 	icmp = append(append(append(icmp, ip...), 3, 3, 0, 0, 0, 0, 0, 0), quote...)
-	if flowHash(1, icmp) != flowHash(1, a) {
+	if hash(icmp) != hash(a) {
 		t.Fatal("an ICMP error does not hash to the shard of the flow it quotes")
+	}
+	if _, dns := flowHash(1, udpPacket(t, "192.168.1.10", "192.168.1.1", 40000, 53, nil)); !dns {
+		t.Fatal("a DNS query is not marked for shard 0")
 	}
 }

@@ -24,11 +24,3 @@ func (s *flowStore) add() int32 {
 	s.n++
 	return i
 }
-
-// appendAll moves o's flows after s's (copying only o's live prefix).
-func (s *flowStore) appendAll(o *flowStore) {
-	for i := 0; i < o.n; i++ {
-		j := s.add()
-		*s.get(j) = *o.get(int32(i))
-	}
-}

@@ -27,13 +27,13 @@ const (
 // area; file transfer is SharePoint or desktop sharing / PSOM data
 // collaboration; media by modality; push is TCP 5223.
 func featuresOf(ep *Endpoints, j *judged) []string {
-	area := j.o365
+	area := j.o365()
 	if area == "" && j.name() != "" {
 		area = ep.AreaOfName(j.name())
 	}
 	var fs []string
 	if j.Proto == protoTCP {
-		sp := j.Server.Port()
+		sp := j.Server().Port()
 		switch {
 		case sp == 5223 || j.Class == ClassPush:
 			return []string{FeaturePush}
@@ -56,7 +56,7 @@ func featuresOf(ep *Endpoints, j *judged) []string {
 	if j.Call != 0 || isMediaClass(j.Class) {
 		local, ok := j.localMediaEnd()
 		if !ok {
-			local = j.Client
+			local = j.Client()
 		}
 		switch flowModality(j, local) {
 		case ClassAudio:
@@ -89,7 +89,7 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 		// UDP to the Office 365 relays outside any call (no modality
 		// known): a failure there fails every media feature; success
 		// alone does not show that a feature was used.
-		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.Server.Port()) && j.o365 != "" {
+		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.Server().Port()) && j.o365() != "" {
 			for _, f := range []string{FeatureAudio, FeatureVideo, FeatureSharing} {
 				if flowsOf[f] == nil {
 					flowsOf[f] = map[int]bool{}
