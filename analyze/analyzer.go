@@ -26,6 +26,7 @@ type Options struct {
 	// timeout starts a new flow; expired flows are finalised (payload
 	// parsers released) as the capture streams by. 0 = defaults below.
 	UDPTimeout     time.Duration
+	DNSTimeout     time.Duration // UDP port 53: one query and its answer
 	TCPTimeout     time.Duration // established or mid-flow TCP
 	TCPOpenTimeout time.Duration // handshake never completed
 	CloseGrace     time.Duration // after FIN/RST
@@ -39,6 +40,7 @@ type Options struct {
 const (
 	defaultMaxFlows       = 1 << 20
 	defaultUDPTimeout     = 10 * time.Minute
+	defaultDNSTimeout     = 30 * time.Second // a resolver reuses a port later for another query
 	defaultTCPTimeout     = 9 * time.Hour
 	defaultTCPOpenTimeout = 2 * time.Minute
 	defaultCloseGrace     = 10 * time.Second
@@ -120,6 +122,7 @@ func New(opts Options) *Analyzer {
 		opts.MaxFlows = defaultMaxFlows
 	}
 	setDefault(&opts.UDPTimeout, defaultUDPTimeout)
+	setDefault(&opts.DNSTimeout, defaultDNSTimeout)
 	setDefault(&opts.TCPTimeout, defaultTCPTimeout)
 	setDefault(&opts.TCPOpenTimeout, defaultTCPOpenTimeout)
 	setDefault(&opts.CloseGrace, defaultCloseGrace)
@@ -144,6 +147,8 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 	switch {
 	case f.closed:
 		return int64(a.opts.CloseGrace)
+	case f.Proto == protoUDP && (f.Key.PA == 53 || f.Key.PB == 53):
+		return int64(a.opts.DNSTimeout)
 	case f.Proto == protoUDP:
 		return int64(a.opts.UDPTimeout)
 	case f.tcp.established || !f.tcp.synSeen:

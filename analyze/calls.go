@@ -138,8 +138,14 @@ func (dc *detectContext) groupCalls() {
 			}
 		}
 	}
-	owner := map[string]int{}
-	join := func(key string, i int) {
+	// Typed keys: a string key per socket would allocate for every flow.
+	type joinKey struct {
+		kind  uint8 // 0 local socket, 1 ICE ufrag, 2 relay allocation
+		ap    netip.AddrPort
+		ufrag string
+	}
+	owner := make(map[joinKey]int, len(ms))
+	join := func(key joinKey, i int) {
 		if k, ok := owner[key]; ok {
 			union(k, i)
 		} else {
@@ -147,13 +153,13 @@ func (dc *detectContext) groupCalls() {
 		}
 	}
 	for i, m := range ms {
-		join("local "+m.local.String(), i)
+		join(joinKey{kind: 0, ap: m.local}, i)
 		if st := m.j.pl.stun(); st != nil {
 			for _, u := range st.Ufrags {
-				join("ufrag "+u, i)
+				join(joinKey{kind: 1, ufrag: u}, i)
 			}
 			for _, r := range st.Relayed {
-				join("relay "+r.String(), i)
+				join(joinKey{kind: 2, ap: r}, i)
 			}
 		}
 	}
@@ -182,12 +188,13 @@ func (dc *detectContext) groupCalls() {
 		}
 		curEnd = m.j.Last
 	}
-	// Calls in order of their first flow id.
-	groups := map[int][]mflow{}
+	// Calls in order of their first flow id (a root is its group's
+	// smallest index, and ms is in id order).
+	groups := make([][]mflow, len(ms))
 	var roots []int
 	for i, m := range ms {
 		r := find(i)
-		if _, ok := groups[r]; !ok {
+		if groups[r] == nil {
 			roots = append(roots, r)
 		}
 		groups[r] = append(groups[r], m)

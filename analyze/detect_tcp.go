@@ -135,11 +135,15 @@ func (dc *detectContext) groupByRule(code string, js []*judged, frames func(*jud
 		sev  Severity
 		js   []*judged
 	}
-	var order []string
-	groups := map[string]*group{}
+	type groupKey struct {
+		rule string
+		sev  Severity
+	}
+	var order []groupKey
+	groups := map[groupKey]*group{}
 	for _, j := range js {
 		rule, sev := dc.ruleSeverity(j)
-		key := rule + "|" + string(sev)
+		key := groupKey{rule, sev}
 		g := groups[key]
 		if g == nil {
 			g = &group{rule: rule, sev: sev}

@@ -38,6 +38,7 @@ type analyzeOpts struct {
 	workers   int
 	cpuProf   string
 	memProf   string
+	timeouts  analyze.Options // the expiry durations only
 }
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,6 +54,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on a terminal for large files")
 	fs.IntVar(&o.maxFlows, "max-flows", 0, "bound on tracked flows (0 = 1048576)")
 	fs.IntVar(&o.workers, "workers", 0, "flow-table workers (0 = one per CPU)")
+	fs.DurationVar(&o.timeouts.UDPTimeout, "udp-timeout", 10*time.Minute, "a UDP flow silent this long (capture time) is finished; a later packet starts a new flow")
+	fs.DurationVar(&o.timeouts.DNSTimeout, "dns-timeout", 30*time.Second, "the same for DNS over UDP")
+	fs.DurationVar(&o.timeouts.TCPTimeout, "tcp-timeout", 9*time.Hour, "the same for an established TCP connection (the idle-cut finding needs it long)")
+	fs.DurationVar(&o.timeouts.TCPOpenTimeout, "tcp-open-timeout", 2*time.Minute, "the same for a TCP handshake that never completed")
+	fs.DurationVar(&o.timeouts.CloseGrace, "close-grace", 10*time.Second, "how long a TCP connection is kept after FIN or RST, for late packets")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
 	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile to `FILE` at the end")
 	fs.MarkHidden("cpuprofile")
@@ -80,8 +86,20 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfbtrace analyze: no capture file given (try 'sfbtrace analyze -h')")
 		return exitUsage
 	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"udp-timeout", o.timeouts.UDPTimeout}, {"dns-timeout", o.timeouts.DNSTimeout}, {"tcp-timeout", o.timeouts.TCPTimeout},
+		{"tcp-open-timeout", o.timeouts.TCPOpenTimeout}, {"close-grace", o.timeouts.CloseGrace}} {
+		if t.d <= 0 {
+			fmt.Fprintf(stderr, "sfbtrace analyze: invalid --%s %v (want a positive duration, e.g. 90s)\n", t.name, t.d)
+			return exitUsage
+		}
+	}
 	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers,
-		NoFlowList: o.format == "table" && !o.flows}
+		NoFlowList: o.format == "table" && !o.flows,
+		UDPTimeout: o.timeouts.UDPTimeout, DNSTimeout: o.timeouts.DNSTimeout, TCPTimeout: o.timeouts.TCPTimeout,
+		TCPOpenTimeout: o.timeouts.TCPOpenTimeout, CloseGrace: o.timeouts.CloseGrace}
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)
 		if err != nil {

@@ -133,6 +133,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"help"}, 0, "Usage:"},
 		{[]string{"analyze", "-h"}, 0, ""},
 		{[]string{"analyze", "--format", "xml", "x.pcap"}, 2, ""},
+		{[]string{"analyze", "--tcp-open-timeout", "-1s", "x.pcap"}, 2, ""},
 		{[]string{"analyze"}, 2, ""},
 		{[]string{"frobnicate"}, 2, ""},
 		{nil, 2, ""},
@@ -148,6 +149,10 @@ func TestUsage(t *testing.T) {
 	_, _, errs := runCLI(t, "analyze", "-h")
 	if !strings.Contains(errs, "Examples:") {
 		t.Errorf("analyze -h has no examples: %q", errs)
+	}
+	_, _, errs = runCLI(t, "analyze", "--udp-timeout", "0s", "x.pcap")
+	if !strings.Contains(errs, "invalid --udp-timeout 0s (want a positive duration") {
+		t.Errorf("bad --udp-timeout message: %q", errs)
 	}
 	_, _, errs = runCLI(t, "analyze", "--format", "xml", "x.pcap")
 	if !strings.Contains(errs, `invalid --format "xml" (want table, json or csv)`) {
@@ -249,5 +254,39 @@ func TestTeamsJSONEndToEnd(t *testing.T) {
 	code, out, _ = runCLI(t, "analyze", "--flows", path)
 	if code != 0 || !strings.Contains(out, "Flows by class") || !strings.Contains(out, "52.114.250.141:3478") {
 		t.Errorf("table output lacks class summary or flows:\n%s", out)
+	}
+}
+
+// TestTimeoutFlags: the expiry flags reach the analyzer (a SYN repeated
+// after 5 s is one flow by default, two with --tcp-open-timeout 1s).
+func TestTimeoutFlags(t *testing.T) {
+	var b bytes.Buffer
+	w := pcapgo.NewWriter(&b)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	d := synPacket(t, 50000)
+	for i := 0; i < 2; i++ {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(1700000000+5*int64(i), 0), CaptureLength: len(d), Length: len(d)}
+		if err := w.WritePacket(ci, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := writeFile(t, "syn2.pcap", b.Bytes())
+	for _, tc := range []struct {
+		args  []string
+		flows int
+	}{{nil, 1}, {[]string{"--tcp-open-timeout", "1s"}, 2}} {
+		code, out, errs := runCLI(t, append(append([]string{"analyze", "--format", "json"}, tc.args...), in)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errs)
+		}
+		var rep struct{ Flows []json.RawMessage }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Flows) != tc.flows {
+			t.Errorf("%v: %d flows, want %d", tc.args, len(rep.Flows), tc.flows)
+		}
 	}
 }
