@@ -357,6 +357,7 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet, ts int64, r *decodeResult) {
 	f.Key = key
 	f.Proto = r.proto
+	f.pl.lean = a.opts.NoFlowList
 	if r.proto == protoTCP {
 		f.tcp = new(tcpState)
 	} else {

@@ -17,6 +17,7 @@ type payloadState struct {
 	tlsOff    bool  // the stream is not TLS (or the handshake is done): stop feeding it
 	pseudo    bool  // SfB pseudo-TLS seen
 	httpTried bool  // the client's first payload was checked for an HTTP request line
+	lean      bool  // no flow list in the report: keep the facts, not the per-protocol summaries
 	payloads  int32 // packets with payload
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
@@ -320,40 +321,49 @@ func (s *payloadState) freeze() *frozen {
 		return s.fz
 	}
 	z := &frozen{payloads: s.payloads > 0}
+	var ev evidenceBits
 	if s.stunS != nil && s.stunS.Messages > 0 {
 		z.stun = s.stunFacts()
-		sum := s.stunS.Summary()
-		z.stunSum = &sum
-		z.evidence = append(z.evidence, EvSTUN)
+		if !s.lean {
+			sum := s.stunS.Summary()
+			z.stunSum = &sum
+		}
+		ev |= evSTUN
 		if z.stun.MSTURN {
-			z.evidence = append(z.evidence, EvMSTURN)
+			ev |= evMSTURN
 		}
 	}
 	if s.msMux {
-		z.evidence = append(z.evidence, EvMSTURN)
+		ev |= evMSTURN
 	}
 	s.stopTLS(nil)
 	if s.tlsSum != nil {
-		z.tls, z.tlsSum, z.pseudo = tlsFactsOf(s.tlsSum), s.tlsSum, s.pseudo
-		z.evidence = append(z.evidence, EvTLS)
+		z.tls, z.pseudo = tlsFactsOf(s.tlsSum), s.pseudo
+		if !s.lean {
+			z.tlsSum = s.tlsSum
+		}
+		ev |= evTLS
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
 		sum := r.Summary()
-		z.rtpSum = sum.Streams
+		if !s.lean {
+			z.rtpSum = sum.Streams
+		}
 		z.rtp = rtpFactsOf(&sum)
-		z.evidence = append(z.evidence, EvRTP)
+		ev |= evRTP
 		z.modality = modalityOf(z.rtp)
 	}
 	if r := s.rtpS; r != nil && r.RTCPPackets > 0 {
-		z.evidence = append(z.evidence, EvRTCP)
+		ev |= evRTCP
 		if z.rtp == nil {
 			z.rtp = &rtpFacts{}
 		}
 		z.rtp.RTCP = int64(r.RTCPPackets)
 	}
 	if s.sipF != nil {
-		z.evidence = append(z.evidence, EvSIP)
+		ev |= evSIP
 	}
+	z.evidence = evidenceLists[ev]
 	if z.stun == nil && z.tls == nil && z.rtp == nil && len(z.evidence) == 0 {
 		// Most flows (SYN-only, DNS, plain data) learned nothing: share
 		// one read-only value instead of 100 000 identical ones.
@@ -364,6 +374,33 @@ func (s *payloadState) freeze() *frozen {
 	s.tlsSum = nil
 	return z
 }
+
+// evidenceBits is the set of payload evidence on a flow; evidenceLists
+// holds one shared slice per set, in a fixed order, so a hundred thousand
+// flows do not each allocate the same few words.
+type evidenceBits uint8
+
+const (
+	evSTUN evidenceBits = 1 << iota
+	evMSTURN
+	evTLS
+	evRTP
+	evRTCP
+	evSIP
+	evAll
+)
+
+var evidenceLists = func() (l [evAll][]string) {
+	names := []string{EvSTUN, EvMSTURN, EvTLS, EvRTP, EvRTCP, EvSIP}
+	for set := range l {
+		for i, n := range names {
+			if set&(1<<i) != 0 {
+				l[set] = append(l[set], n)
+			}
+		}
+	}
+	return l
+}()
 
 // frozenNone are the shared facts of flows whose payloads told nothing:
 // [0] without payload, [1] with. Never written.
