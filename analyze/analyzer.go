@@ -15,8 +15,11 @@ import (
 // Options tune an analysis. The zero value is usable.
 type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
-	MaxFlows  int        // bound on tracked flows; 0 = 1<<20
-	Workers   int        // flow-table shards (goroutines); 0 = GOMAXPROCS
+	// MaxFlows bounds the flow records held (memory). Past three quarters
+	// of it, finished flows fold into look-alikes (fold.go); at it, new
+	// flows are not tracked (counted as evicted). 0 = 250 000.
+	MaxFlows int
+	Workers  int // flow-table shards (goroutines); 0 = GOMAXPROCS
 	// NoFlowList leaves Report.Flows empty (the class totals, findings
 	// and calls are still computed over every flow): the table without
 	// --flows does not need 100 000 flow records in memory.
@@ -27,6 +30,7 @@ type Options struct {
 	// parsers released) as the capture streams by. 0 = defaults below.
 	UDPTimeout     time.Duration
 	DNSTimeout     time.Duration // UDP port 53: one query and its answer
+	MediaTimeout   time.Duration // UDP with STUN or RTP seen
 	TCPTimeout     time.Duration // established or mid-flow TCP
 	TCPOpenTimeout time.Duration // handshake never completed
 	CloseGrace     time.Duration // after FIN/RST
@@ -38,9 +42,12 @@ type Options struct {
 // flows get 10 minutes: SIP over UDP re-registers every ~5 minutes (sip.pcap
 // idles 287 s) and tshark's conversations, our oracle, never split them.
 const (
-	defaultMaxFlows       = 1 << 20
-	defaultUDPTimeout     = 10 * time.Minute
-	defaultDNSTimeout     = 30 * time.Second // a resolver reuses a port later for another query
+	defaultMaxFlows   = 250000
+	defaultUDPTimeout = 10 * time.Minute
+	defaultDNSTimeout = 30 * time.Second // a resolver reuses a port later for another query
+	// Media never idles that long: RTCP and ICE consent checks (RFC 7675)
+	// run every few seconds even on hold or mute.
+	defaultMediaTimeout   = time.Minute
 	defaultTCPTimeout     = 9 * time.Hour
 	defaultTCPOpenTimeout = 2 * time.Minute
 	defaultCloseGrace     = 10 * time.Second
@@ -76,13 +83,20 @@ type Analyzer struct {
 	drops         int64 // packets the capturing kernel lost (pcapng epb_dropcount)
 	dropFrame     int64 // first frame that reported drops
 	sinceScan     int
+	scanEvery     int   // expiryEvery; tests lower it
+	scanStep      int64 // expiryStep; tests lower it
 	lastScan      int64 // capture time of the last expiry scan
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
 	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
 	sink        uint64           // keeps warm's loads from being optimised away
-	debug       string           // first internal error's stack, for -debug output
+
+	foldFrom    int               // flows held past which finished flows fold (fold.go)
+	folds       map[foldKey]int32 // look-alike representatives, once folding started
+	flowsFolded int64
+	evSets      evidenceSets
+	debug       string // first internal error's stack, for -debug output
 }
 
 // note is a warning tied to a frame; one per key (the earliest frame wins),
@@ -123,10 +137,15 @@ func New(opts Options) *Analyzer {
 	}
 	setDefault(&opts.UDPTimeout, defaultUDPTimeout)
 	setDefault(&opts.DNSTimeout, defaultDNSTimeout)
+	setDefault(&opts.MediaTimeout, defaultMediaTimeout)
 	setDefault(&opts.TCPTimeout, defaultTCPTimeout)
 	setDefault(&opts.TCPOpenTimeout, defaultTCPOpenTimeout)
 	setDefault(&opts.CloseGrace, defaultCloseGrace)
 	return &Analyzer{
+		foldFrom:    opts.MaxFlows * 3 / 4,
+		scanEvery:   expiryEvery,
+		scanStep:    expiryStep,
+		evSets:      evidenceSets{},
 		opts:        opts,
 		ep:          ep,
 		dec:         newDecoder(),
@@ -149,6 +168,8 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 		return int64(a.opts.CloseGrace)
 	case f.Proto == protoUDP && (f.Key.PA == 53 || f.Key.PB == 53):
 		return int64(a.opts.DNSTimeout)
+	case f.Proto == protoUDP && f.pl.media:
+		return int64(a.opts.MediaTimeout)
 	case f.Proto == protoUDP:
 		return int64(a.opts.UDPTimeout)
 	case f.tcp.established || !f.tcp.synSeen:
@@ -171,9 +192,8 @@ func (a *Analyzer) expire(now int64) {
 	})
 	// Deleted after the walk: deletion shifts entries within the table.
 	for _, idx := range done {
-		f := a.flows.get(idx)
-		f.pl.freeze()
-		a.index.del(&f.Key, &a.flows)
+		a.index.del(&a.flows.get(idx).Key, &a.flows)
+		a.finished(idx)
 	}
 }
 
@@ -199,7 +219,7 @@ func (a *Analyzer) Add(p *capture.Packet) {
 			a.end = ts
 		}
 	}
-	if a.sinceScan++; a.sinceScan >= expiryEvery && a.end-a.lastScan >= expiryStep {
+	if a.sinceScan++; a.sinceScan >= a.scanEvery && a.end-a.lastScan >= a.scanStep {
 		// Scans cost a pass over the live flows: at most one per
 		// expiryEvery packets and per expiryStep of capture time (a.end is
 		// the latest packet time seen).
@@ -298,8 +318,8 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 	if ok && ts != 0 {
 		if f := a.flows.get(idx); f.Last != 0 && ts-f.Last > a.timeout(f) {
 			// Silent past its timeout: that flow is over, this is a new one.
-			f.pl.freeze()
 			a.index.del(&key, &a.flows)
+			a.finished(idx)
 			ok = false
 		}
 	}
@@ -487,9 +507,7 @@ func (a *Analyzer) flowCount() int {
 func (a *Analyzer) sortedFlows() []*Flow {
 	idx := make([]*Flow, 0, a.flowCount())
 	for _, st := range append([]*flowStore{&a.flows}, a.merged...) {
-		for i := 0; i < st.len(); i++ {
-			idx = append(idx, st.get(int32(i)))
-		}
+		st.each(func(f *Flow) { idx = append(idx, f) })
 	}
 	sort.SliceStable(idx, func(i, j int) bool { return idx[i].FirstFrame < idx[j].FirstFrame })
 	return idx

@@ -277,6 +277,7 @@ func (b *findingBuilder) add(j *judged, ts int64, frames ...int64) {
 	if j != nil && !b.seen[j.ID] {
 		b.seen[j.ID] = true
 		b.f.Flows = append(b.f.Flows, j.ID)
+		b.f.MoreFlows += j.foldedFlows()
 	}
 	b.frames(frames...)
 	if ts != 0 && (b.first == 0 || ts < b.first) {
@@ -290,6 +291,19 @@ func (b *findingBuilder) frames(frames ...int64) {
 			b.f.Frames = append(b.f.Frames, fr)
 		}
 	}
+}
+
+// count is the number of flows the finding covers, folded look-alikes
+// included.
+func (b *findingBuilder) count() int { return len(b.f.Flows) + int(b.f.MoreFlows) }
+
+// countFlows is len(js) with the look-alikes folded into them.
+func countFlows(js []*judged) int {
+	n := len(js)
+	for _, j := range js {
+		n += int(j.foldedFlows())
+	}
+	return n
 }
 
 func (b *findingBuilder) empty() bool { return len(b.f.Flows) == 0 && len(b.f.Frames) == 0 }

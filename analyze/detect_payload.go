@@ -171,7 +171,7 @@ func detectTURNAllocateFailed(dc *detectContext) []Finding {
 	}
 	dc.claim(CodeTURNAllocateFailed, b.f.Flows)
 	detail := fmt.Sprintf("%s could not allocate a relay: %s. (The first 401 answer is the normal challenge and is not counted.)",
-		plural(len(b.f.Flows), "flow"), listDesc(parts, 5))
+		plural(b.count(), "flow"), listDesc(parts, 5))
 	rem := ruleUDPSkype
 	if unansweredAfter > 0 {
 		detail += " An Allocate that is answered with 401 but not once it carries credentials points to a device that inspects or size-limits STUN (larger packets with MESSAGE-INTEGRITY)."
@@ -421,7 +421,7 @@ func detectTLSIntercepted(dc *detectContext) []Finding {
 	}
 	dc.claim(CodeTLSIntercepted, b.f.Flows)
 	detail := fmt.Sprintf("%s to Office 365 names got a certificate not issued by Microsoft's CAs: %s. A TLS-inspecting proxy/firewall re-signs these connections; Skype for Business and Teams fail or break under inspection (the article: no deep packet inspection of these flows).",
-		plural(len(b.f.Flows), "connection"), listDesc(parts, 4))
+		plural(b.count(), "connection"), listDesc(parts, 4))
 	return []Finding{b.done(fmt.Sprintf("TLS to Office 365 intercepted (issuer %s)", listDesc(uniq(issuers), 2)), detail, ruleBypassTLS)}
 }
 
@@ -448,7 +448,7 @@ func detectViaProxy(dc *detectContext) []Finding {
 		return nil
 	}
 	detail := fmt.Sprintf("%s to Office 365 %s through an HTTP proxy: %s. The article and Microsoft ask to bypass proxies for these services; media cannot go through a proxy at all.",
-		plural(len(b.f.Flows), "connection"), verb(len(b.f.Flows), "goes", "go"), listDesc(parts, 5))
+		plural(b.count(), "connection"), verb(b.count(), "goes", "go"), listDesc(parts, 5))
 	return []Finding{b.done("Office 365 traffic tunnelled through an HTTP proxy", detail, ruleBypassProxy)}
 }
 

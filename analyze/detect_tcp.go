@@ -209,7 +209,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 			ports := portsDesc(js)
 			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, ruleScope(rule, in))
 			detail := fmt.Sprintf("TCP %s to %s gets no answer: %s, %s (retransmissions included), %s: %s. No SYN-ACK, RST or ICMP came back — a firewall drops them silently.",
-				ports, ruleScope(rule, in), plural(len(js), "connection"), plural(syns, "SYN"), plural(len(servedBy(js)), "server"), destSummary(js))
+				ports, ruleScope(rule, in), plural(countFlows(js), "connection"), plural(syns, "SYN"), plural(len(servedBy(js)), "server"), destSummary(js))
 			return title, detail, rule
 		})
 }
@@ -259,7 +259,7 @@ func detectTCPRefused(dc *detectContext) []Finding {
 			}
 			title := fmt.Sprintf("TCP %s to %s actively refused", portsDesc(js), ruleScope(rule, in))
 			detail := fmt.Sprintf("%s answered by RST instead of SYN-ACK — a firewall rejects them: %s.",
-				plural(len(js), "connection"), listDesc(parts, 6))
+				plural(countFlows(js), "connection"), listDesc(parts, 6))
 			return title, detail, rule
 		})
 }
@@ -314,7 +314,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 	}
 	dc.claim(CodeTLSResetAfterHello, b.f.Flows)
 	detail := fmt.Sprintf("%s reset right after the client's TLS ClientHello, before any server data: %s.",
-		plural(len(b.f.Flows), "connection"), listDesc(parts, 6))
+		plural(b.count(), "connection"), listDesc(parts, 6))
 	if forged > 0 {
 		detail += fmt.Sprintf(" %d of the RSTs carry a TTL unlike the server's SYN-ACK: a proxy/DPI device in the path objects to the server name.", forged)
 	} else {
@@ -378,7 +378,7 @@ func detectTCPReset(dc *detectContext) []Finding {
 			if forged > 0 {
 				title = fmt.Sprintf("Established TCP connections to %s reset by a middlebox", scopeWord(in))
 			}
-			detail := fmt.Sprintf("%s: %s.", plural(len(js), "connection"), listDesc(parts, 5))
+			detail := fmt.Sprintf("%s: %s.", plural(countFlows(js), "connection"), listDesc(parts, 5))
 			if forged > 0 && rule != "" {
 				// A device in the path kills the session: inspection.
 				detail += " A device in the path (proxy, IPS, DPI) ends these sessions."

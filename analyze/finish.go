@@ -125,6 +125,10 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 	for _, n := range a.notes {
 		cs.Warnings = append(cs.Warnings, n.text)
 	}
+	if a.flowsFolded > 0 {
+		cs.FlowsFolded = a.flowsFolded
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("%d finished flows beyond %d held were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows (raise --max-flows to list them)", a.flowsFolded, a.opts.MaxFlows*3/4))
+	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted
 		cs.Warnings = append(cs.Warnings, fmt.Sprintf("flow table full (%d flows): %d packets of further flows not tracked", a.opts.MaxFlows, a.evicted))
@@ -253,13 +257,20 @@ func classTotals(js []*judged) []ClassSummary {
 			r = &ClassSummary{Class: j.Class}
 			m[j.Class] = r
 		}
-		r.Flows++
+		n := 1 + j.foldedFlows() // folded look-alikes share the class and the answer
+		r.Flows += n
 		r.Packets.C2S += j.Dir[c2s].Packets
 		r.Packets.S2C += j.Dir[s2c].Packets
 		r.Bytes.C2S += j.Dir[c2s].Bytes
 		r.Bytes.S2C += j.Dir[s2c].Bytes
+		if fo := j.folded; fo != nil {
+			r.Packets.C2S += fo.packets[c2s]
+			r.Packets.S2C += fo.packets[s2c]
+			r.Bytes.C2S += fo.bytes[c2s]
+			r.Bytes.S2C += fo.bytes[s2c]
+		}
 		if j.Dir[s2c].Packets == 0 {
-			r.Unanswered++
+			r.Unanswered += n
 		}
 	}
 	out := []ClassSummary{}
@@ -318,6 +329,7 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 		Last:         Time{nsTime(f.Last)},
 		FirstFrame:   f.FirstFrame,
 		State:        flowState(f),
+		Folded:       f.foldedFlows(),
 		SNI:          j.SNI,
 		DNSName:      j.DNSName,
 		Connectivity: j.Connectivity,

@@ -69,7 +69,8 @@ type Flow struct {
 	tcp *tcpState // TCP flows own one; others share the read-only noTCP
 
 	pl       payloadState
-	icmpHits *[]icmpHit // ICMP errors quoting this flow (bounded); rare, so behind a pointer
+	icmpHits *[]icmpHit  // ICMP errors quoting this flow (bounded); rare, so behind a pointer
+	folded   *foldTotals // look-alike flows folded into this one (fold.go)
 }
 
 // tcpState records the handshake and teardown as seen on the wire.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sfbtrace/sfbtrace/analyze/proto"
+	"github.com/sfbtrace/sfbtrace/capture"
 )
 
 // payloadState holds what the payload parsers learned about a flow. Parser
@@ -18,6 +19,7 @@ type payloadState struct {
 	pseudo    bool  // SfB pseudo-TLS seen
 	httpTried bool  // the client's first payload was checked for an HTTP request line
 	lean      bool  // no flow list in the report: keep the facts, not the per-protocol summaries
+	media     bool  // STUN or RTP seen on this UDP flow: the media timeout applies
 	payloads  int32 // packets with payload
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
@@ -85,10 +87,12 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		if s.stunS == nil {
 			s.stunS = new(proto.STUNStats)
 			s.stunFirst = frame
+			s.media = true
 		}
 		s.stunS.Observe(fromClient, p, false)
 	case proto.KindRTP, proto.KindRTCP, proto.KindChannelData:
 		if s.rtpS == nil {
+			s.media = true
 			s.rtpS = new(proto.RTPStats)
 			// Microsoft's dynamic payload-type clock rates apply to media
 			// from the client media ports or to Office 365.
@@ -558,10 +562,21 @@ func (d *dnsState) observe(p []byte, tcp bool, frame, ts int64) {
 	d.t.Observe(p, tcp, int(frame), time.Unix(0, ts))
 }
 
-func (d *dnsState) merge(o *dnsState) {
-	if d.t == nil {
-		d.t = o.t
+// observeDNS reads a DNS packet that belongs to another shard into this
+// shard's name table only: flows folded here (fold.go) are then named as
+// shard 0 names them. Shard 0 counts the packet and reports its problems.
+func (a *Analyzer) observeDNS(p *capture.Packet) {
+	defer func() { _ = recover() }() // shard 0 reports a bug on this packet
+	r := &a.res
+	if a.dec.decode(p.LinkType, p.Data, p.Length, r) != decodedOK || len(r.payload) == 0 ||
+		(r.proto != protoUDP && r.proto != protoTCP) || (r.srcPort != 53 && r.dstPort != 53) {
+		return
 	}
+	var ts int64
+	if !p.Timestamp.IsZero() {
+		ts = p.Timestamp.UnixNano()
+	}
+	a.dns.observe(r.payload, r.proto == protoTCP, p.Frame, ts)
 }
 
 func (d *dnsState) nameFor(a netip.Addr) string {

@@ -95,7 +95,11 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 	} else {
 		t := newTable(w, "#", "severity", "code", "finding", "flows", "frames")
 		for i, f := range rep.Findings {
-			t.Append(i+1, string(f.Severity), f.Code, f.Title, joinInts(f.Flows, 6), joinInts64(f.Frames, 6))
+			flows := joinInts(f.Flows, 6)
+			if f.MoreFlows > 0 {
+				flows += fmt.Sprintf(" (+%d folded)", f.MoreFlows)
+			}
+			t.Append(i+1, string(f.Severity), f.Code, f.Title, flows, joinInts64(f.Frames, 6))
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -152,8 +156,12 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 			if name == "" {
 				name = f.DNSName
 			}
+			state := f.State
+			if f.Folded > 0 {
+				state += fmt.Sprintf(" (+%d alike)", f.Folded)
+			}
 			t.Append(f.ID, f.Transport, f.Client, f.Server, f.Class, f.O365, name,
-				fmt.Sprintf("%d/%d", f.Packets.C2S, f.Packets.S2C), fmt.Sprintf("%d/%d", f.Bytes.C2S, f.Bytes.S2C), f.State, f.FirstFrame)
+				fmt.Sprintf("%d/%d", f.Packets.C2S, f.Packets.S2C), fmt.Sprintf("%d/%d", f.Bytes.C2S, f.Bytes.S2C), state, f.FirstFrame)
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -213,13 +221,13 @@ func joinInts64(v []int64, max int) string {
 func renderCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "transport", "client", "server", "class", "evidence", "o365", "packets_c2s", "packets_s2c",
-		"bytes_c2s", "bytes_s2c", "first", "last", "first_frame", "state", "sni", "dns_name", "connectivity"})
+		"bytes_c2s", "bytes_s2c", "first", "last", "first_frame", "state", "sni", "dns_name", "connectivity", "folded"})
 	for _, f := range rep.Flows {
 		cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
 			strconv.FormatInt(f.Packets.C2S, 10), strconv.FormatInt(f.Packets.S2C, 10),
 			strconv.FormatInt(f.Bytes.C2S, 10), strconv.FormatInt(f.Bytes.S2C, 10),
 			csvTime(f.First), csvTime(f.Last),
-			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity})
+			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity, strconv.FormatInt(f.Folded, 10)})
 	}
 	cw.Flush()
 	return cw.Error()

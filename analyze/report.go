@@ -30,6 +30,7 @@ type CaptureSummary struct {
 	Truncated    bool           `json:"truncated"`     // an input ended by damage
 	Warnings     []string       `json:"warnings"`
 	FlowsEvicted int64          `json:"flows_evicted"`
+	FlowsFolded  int64          `json:"flows_folded"` // finished flows folded into look-alikes past --max-flows (see FlowReport.Folded)
 	KernelDrops  int64          `json:"kernel_drops"` // packets lost by the capturing host (pcapng epb_dropcount)
 }
 
@@ -49,8 +50,9 @@ type Finding struct {
 	Title       string   `json:"title"`
 	Detail      string   `json:"detail"`
 	Remediation string   `json:"remediation"`
-	Flows       []int    `json:"flows"`  // flow ids
-	Frames      []int64  `json:"frames"` // 1-based frame numbers to look at in Wireshark
+	Flows       []int    `json:"flows"`                // flow ids
+	Frames      []int64  `json:"frames"`               // 1-based frame numbers to look at in Wireshark
+	MoreFlows   int64    `json:"more_flows,omitempty"` // look-alike flows folded into the listed ones (past --max-flows)
 	FirstSeen   Time     `json:"first_seen"`
 }
 
@@ -131,7 +133,8 @@ type FlowReport struct {
 	First        Time     `json:"first"` // null when no packet had a timestamp (pcapng SPB)
 	Last         Time     `json:"last"`
 	FirstFrame   int64    `json:"first_frame"`
-	State        string   `json:"state"` // Zeek-like conn_state: S0, REJ, SF, RSTO, RSTR, OTH, ... ; UDP: answered/unanswered
+	State        string   `json:"state"`            // Zeek-like conn_state: S0, REJ, SF, RSTO, RSTR, OTH, ... ; UDP: answered/unanswered
+	Folded       int64    `json:"folded,omitempty"` // look-alike flows folded into this one (past --max-flows): in the class totals, not in this row's counts
 	TCPFlags     string   `json:"tcp_flags,omitempty"`
 	SNI          string   `json:"sni"`
 	DNSName      string   `json:"dns_name"`

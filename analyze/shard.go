@@ -71,6 +71,9 @@ type batch struct {
 	buf  []byte
 	pkts []capture.Packet
 	hash []uint64 // flowHash of each packet
+	// dnsOnly marks a copy of another shard's DNS packet: only its answers
+	// are read, so every shard can name the flows it finishes.
+	dnsOnly []bool
 }
 
 const (
@@ -98,7 +101,7 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		work[i] = make(chan *batch, batchesPer)
 		free[i] = make(chan *batch, batchesPer)
 		for j := 0; j < batchesPer; j++ {
-			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets), hash: make([]uint64, 0, batchPackets)}
+			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets), hash: make([]uint64, 0, batchPackets), dnsOnly: make([]bool, 0, batchPackets)}
 		}
 		cur[i] = <-free[i]
 		wg.Add(1)
@@ -109,18 +112,20 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 					end := min(k+warmGroup, len(b.pkts))
 					a.warm(b.hash[k:end])
 					for i := k; i < end; i++ {
-						a.Add(&b.pkts[i])
+						if b.dnsOnly[i] {
+							a.observeDNS(&b.pkts[i])
+						} else {
+							a.Add(&b.pkts[i])
+						}
 					}
 				}
-				b.buf, b.pkts, b.hash = b.buf[:0], b.pkts[:0], b.hash[:0]
+				b.buf, b.pkts, b.hash, b.dnsOnly = b.buf[:0], b.pkts[:0], b.hash[:0], b.dnsOnly[:0]
 				out <- b
 			}
 			a.freezeAll() // in parallel, before the serial Finish
 		}(shards[i], work[i], free[i])
 	}
-	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
-		h, dns := flowHash(p.LinkType, p.Data)
-		w := shardOf(h, dns, n)
+	put := func(w int, p *capture.Packet, h uint64, dnsOnly bool) {
 		b := cur[w]
 		if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(p.Data) > cap(b.buf) {
 			work[w] <- b
@@ -133,6 +138,19 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		q.Data = b.buf[off:len(b.buf):len(b.buf)]
 		b.pkts = append(b.pkts, q)
 		b.hash = append(b.hash, h)
+		b.dnsOnly = append(b.dnsOnly, dnsOnly)
+	}
+	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
+		h, dns := flowHash(p.LinkType, p.Data)
+		w := shardOf(h, dns, n)
+		put(w, p, h, false)
+		if dns {
+			for i := range n {
+				if i != w {
+					put(i, p, h, true)
+				}
+			}
+		}
 	})
 	for i := range work {
 		if len(cur[i].pkts) > 0 {
@@ -175,9 +193,7 @@ func (a *Analyzer) warm(hashes []uint64) {
 // freezeAll finalises every flow's payload facts (Finish would otherwise
 // do it serially).
 func (a *Analyzer) freezeAll() {
-	for i := 0; i < a.flows.len(); i++ {
-		a.flows.get(int32(i)).pl.freeze()
-	}
+	a.flows.each(func(f *Flow) { f.pl.freeze() })
 }
 
 // mergeShards folds the shards' state into the first one; their flow
@@ -209,6 +225,7 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		a.fragments += s.fragments
 		a.internalErrs += s.internalErrs
 		a.evicted += s.evicted
+		a.flowsFolded += s.flowsFolded
 		a.drops += s.drops
 		if s.dropFrame != 0 && (a.dropFrame == 0 || s.dropFrame < a.dropFrame) {
 			a.dropFrame = s.dropFrame
@@ -218,7 +235,7 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		}
 		a.merged = append(a.merged, &s.flows) // flows stay where they are: no copy
 		a.icmpOrphans = append(a.icmpOrphans, s.icmpOrphans...)
-		a.dns.merge(&s.dns)
+		// s.dns is a copy of shard 0's names (see observeDNS): not merged.
 	}
 	sort.SliceStable(a.icmpOrphans, func(i, j int) bool { return a.icmpOrphans[i].hit.frame < a.icmpOrphans[j].hit.frame })
 	a.index = nil // flows moved: the index is stale and not needed to finish

@@ -52,10 +52,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.endpoints, "endpoints", "", "Office 365 endpoint JSON `FILE` (Microsoft's format) instead of the embedded snapshot")
 	fs.StringArrayVarP(&o.readFiles, "read", "r", nil, "read packets from `FILE` (like tcpdump -r; may repeat)")
 	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on a terminal for large files")
-	fs.IntVar(&o.maxFlows, "max-flows", 0, "bound on tracked flows (0 = 1048576)")
+	fs.IntVar(&o.maxFlows, "max-flows", 0, "bound on flow records held (memory); past 3/4 of it finished flows fold into look-alikes (0 = 250000)")
 	fs.IntVar(&o.workers, "workers", 0, "flow-table workers (0 = one per CPU)")
 	fs.DurationVar(&o.timeouts.UDPTimeout, "udp-timeout", 10*time.Minute, "a UDP flow silent this long (capture time) is finished; a later packet starts a new flow")
 	fs.DurationVar(&o.timeouts.DNSTimeout, "dns-timeout", 30*time.Second, "the same for DNS over UDP")
+	fs.DurationVar(&o.timeouts.MediaTimeout, "media-timeout", time.Minute, "the same for UDP media (STUN or RTP seen)")
 	fs.DurationVar(&o.timeouts.TCPTimeout, "tcp-timeout", 9*time.Hour, "the same for an established TCP connection (the idle-cut finding needs it long)")
 	fs.DurationVar(&o.timeouts.TCPOpenTimeout, "tcp-open-timeout", 2*time.Minute, "the same for a TCP handshake that never completed")
 	fs.DurationVar(&o.timeouts.CloseGrace, "close-grace", 10*time.Second, "how long a TCP connection is kept after FIN or RST, for late packets")
@@ -89,7 +90,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for _, t := range []struct {
 		name string
 		d    time.Duration
-	}{{"udp-timeout", o.timeouts.UDPTimeout}, {"dns-timeout", o.timeouts.DNSTimeout}, {"tcp-timeout", o.timeouts.TCPTimeout},
+	}{{"udp-timeout", o.timeouts.UDPTimeout}, {"dns-timeout", o.timeouts.DNSTimeout}, {"media-timeout", o.timeouts.MediaTimeout}, {"tcp-timeout", o.timeouts.TCPTimeout},
 		{"tcp-open-timeout", o.timeouts.TCPOpenTimeout}, {"close-grace", o.timeouts.CloseGrace}} {
 		if t.d <= 0 {
 			fmt.Fprintf(stderr, "sfbtrace analyze: invalid --%s %v (want a positive duration, e.g. 90s)\n", t.name, t.d)
@@ -98,7 +99,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers,
 		NoFlowList: o.format == "table" && !o.flows,
-		UDPTimeout: o.timeouts.UDPTimeout, DNSTimeout: o.timeouts.DNSTimeout, TCPTimeout: o.timeouts.TCPTimeout,
+		UDPTimeout: o.timeouts.UDPTimeout, DNSTimeout: o.timeouts.DNSTimeout, MediaTimeout: o.timeouts.MediaTimeout, TCPTimeout: o.timeouts.TCPTimeout,
 		TCPOpenTimeout: o.timeouts.TCPOpenTimeout, CloseGrace: o.timeouts.CloseGrace}
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -17,16 +19,37 @@ var version = "dev"
 
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT is
 // set: near it the garbage collector works harder instead of letting the
-// heap double, which keeps a gateway's RSS bounded on big captures.
-const memoryLimit = 192 << 20
+// heap double, which keeps a gateway's RSS near it on a gigabyte capture.
+const memoryLimit = 136 << 20
 
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	context.AfterFunc(ctx, stop) // second ^C gets the default action
+	if os.Getenv("GOMEMLIMIT") == "" {
+		go tuneMemoryLimit(ctx, memoryLimit)
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// tuneMemoryLimit keeps the soft limit at max(base, 4/3 of the live heap).
+// A fixed limit below the live heap (a capture with more concurrent flows
+// than the base allows for) would make the collector run nonstop.
+func tuneMemoryLimit(ctx context.Context, base int64) {
+	debug.SetMemoryLimit(base)
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(live)
+		if live[0].Value.Kind() == metrics.KindUint64 {
+			debug.SetMemoryLimit(max(base, int64(live[0].Value.Uint64())*4/3))
+		}
+	}
 }
 
 // Exit codes (README, "Exit codes").

@@ -1,0 +1,122 @@
+package analyze
+
+// Folding bounds memory on captures with more flows than --max-flows can
+// hold. Until a shard holds three quarters of its share, every flow is kept
+// (and the report is exactly what it would be without a bound). Past that,
+// a flow that finishes (its timeout passed as the capture streamed by) and
+// looks like one already kept — same class, names, server port, service
+// area, client media port range, state and payload outcome — is folded into
+// that representative: its packets and bytes go to the class totals, its
+// count to the representative's row and to the findings that list the
+// representative ("N more"), and its slot is reused. Flows with details a
+// finding quotes one by one (ICMP errors, resets after data, TLS alerts,
+// STUN errors, poor RTP quality, HTTP or SIP facts) are never folded.
+
+// foldTotals are the flows folded into a representative.
+type foldTotals struct {
+	flows   int64
+	packets [2]int64
+	bytes   [2]int64
+}
+
+// foldKey says which flows are alike enough to fold into one another.
+type foldKey struct {
+	class, sni, dnsName, modality, state string
+	evidence                             *string // the interned evidence list (identity)
+	serverPort                           uint16
+	proto, area, clientMedia             uint8
+	v6, synRetrans, rtpBothWays          bool
+	stunUnanswered, stunAllocated        bool
+}
+
+// folded returns the number of flows folded into f (0 for most flows).
+func (f *Flow) foldedFlows() int64 {
+	if f.folded == nil {
+		return 0
+	}
+	return f.folded.flows
+}
+
+// finished is called when a flow's timeout has passed: its parsers are
+// released and, past the fold threshold, it may be folded away.
+func (a *Analyzer) finished(idx int32) {
+	f := a.flows.get(idx)
+	f.pl.freeze()
+	if a.flows.len() < a.foldFrom {
+		return
+	}
+	key, ok := a.foldKeyOf(f)
+	if !ok {
+		return
+	}
+	if a.folds == nil {
+		a.folds = map[foldKey]int32{}
+	}
+	rep, found := a.folds[key]
+	if !found {
+		a.folds[key] = idx // kept: later look-alikes fold into it
+		return
+	}
+	r := a.flows.get(rep)
+	if r.folded == nil {
+		r.folded = new(foldTotals)
+	}
+	r.folded.flows++
+	for d := range f.Dir {
+		r.folded.packets[d] += f.Dir[d].Packets
+		r.folded.bytes[d] += f.Dir[d].Bytes
+	}
+	a.flows.release(idx)
+	a.flowsFolded++
+}
+
+// foldKeyOf judges f (with this shard's view of DNS: every shard reads
+// every DNS answer) and returns its look-alike key, or false when f carries
+// details that must stay individual.
+func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
+	if f.icmpHits != nil || f.pl.httpF != nil || f.pl.sipF != nil || f.tcp.dataAfterRST {
+		return foldKey{}, false
+	}
+	st := flowState(f)
+	if st == "RSTO" || st == "RSTR" || st == "OTH" {
+		return foldKey{}, false // resets after data: idle-cut, tls-reset-after-hello
+	}
+	z := f.pl.freeze()
+	if t := z.tls; t != nil && (len(t.Alerts) > 0 || t.PseudoTLS) {
+		return foldKey{}, false
+	}
+	k := foldKey{state: st, serverPort: f.Server().Port(), proto: f.Proto, area: f.area, v6: f.Key.V6,
+		synRetrans: f.tcp.synCount > 1, modality: z.modality}
+	if s := z.stun; s != nil {
+		if s.Errors > 0 || len(s.AllocErrors) > 0 || s.AllocUnansweredAfterChallenge {
+			return foldKey{}, false
+		}
+		k.stunUnanswered, k.stunAllocated = s.Unanswered > 0, s.AllocSuccess > 0
+	}
+	if r := z.rtp; r != nil {
+		var dirs [2]bool
+		for _, s := range r.Streams {
+			if s.Lost > 0 || s.WorstLossPct > qualityMaxLossPct || s.WorstJitterMs > qualityMaxJitterMs ||
+				float64(s.Reordered) > float64(s.Packets)*qualityMaxReorderPct/100 {
+				return foldKey{}, false
+			}
+			dirs[s.Dir] = true
+		}
+		k.rtpBothWays = dirs[c2s] && dirs[s2c]
+	}
+	switch mediaClassForPort(f.Client().Port()) {
+	case ClassAudio:
+		k.clientMedia = 1
+	case ClassVideo:
+		k.clientMedia = 2
+	case ClassDesktopShare:
+		k.clientMedia = 3
+	}
+	var j judged
+	a.judge(&j, f, 0, a.evSets)
+	k.class, k.sni, k.dnsName = j.Class, j.SNI, j.DNSName
+	if len(j.Evidence) > 0 {
+		k.evidence = &j.Evidence[0]
+	}
+	return k, true
+}
