@@ -27,6 +27,7 @@ type foldKey struct {
 	proto, area, clientMedia             uint8
 	v6, synRetrans, rtpBothWays          bool
 	stunUnanswered, stunAllocated        bool
+	stunChallenged                       bool
 }
 
 // folded returns the number of flows folded into f (0 for most flows).
@@ -88,10 +89,16 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 	k := foldKey{state: st, serverPort: f.Server().Port(), proto: f.Proto, area: f.area, v6: f.Key.V6,
 		synRetrans: f.tcp.synCount > 1, modality: z.modality}
 	if s := z.stun; s != nil {
-		if s.Errors > 0 || len(s.AllocErrors) > 0 || s.AllocUnansweredAfterChallenge {
+		// The 401 challenge before a successful Allocate is normal
+		// (REFERENCE.md); any other error stays individual.
+		challenged := len(s.AllocErrors) > 0
+		for _, e := range s.AllocErrors {
+			challenged = challenged && e == 401 && s.AllocSuccess > 0
+		}
+		if len(s.AllocErrors) > 0 && !challenged || s.Errors > len(s.AllocErrors) || s.AllocUnansweredAfterChallenge {
 			return foldKey{}, false
 		}
-		k.stunUnanswered, k.stunAllocated = s.Unanswered > 0, s.AllocSuccess > 0
+		k.stunUnanswered, k.stunAllocated, k.stunChallenged = s.Unanswered > 0, s.AllocSuccess > 0, challenged
 	}
 	if r := z.rtp; r != nil {
 		var dirs [2]bool

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -84,4 +85,28 @@ func rstPacket(t testing.TB, src, dst string, sport, dport uint16) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestFoldKeySTUN: the normal 401 challenge before a successful Allocate
+// does not keep a media flow from folding; other errors do.
+func TestFoldKeySTUN(t *testing.T) {
+	a := New(Options{})
+	for _, tc := range []struct {
+		facts stunFacts
+		ok    bool
+	}{
+		{stunFacts{}, true},
+		{stunFacts{AllocErrors: []int{401}, Errors: 1, AllocSuccess: 1}, true},
+		{stunFacts{AllocErrors: []int{401}, Errors: 1}, false},                       // challenged, never allocated
+		{stunFacts{AllocErrors: []int{401, 486}, Errors: 2, AllocSuccess: 1}, false}, // quota reached
+		{stunFacts{Errors: 1, BindingRequests: 1}, false},
+	} {
+		f := &Flow{Proto: protoUDP, tcp: &noTCP}
+		f.setEndpoints(netip.MustParseAddrPort("10.0.0.1:50010"), netip.MustParseAddrPort("52.113.0.20:3478"))
+		facts := tc.facts
+		f.pl.fz = &frozen{stun: &facts, payloads: true}
+		if _, ok := a.foldKeyOf(f); ok != tc.ok {
+			t.Errorf("%+v: foldable %v, want %v", tc.facts, ok, tc.ok)
+		}
+	}
 }
