@@ -83,6 +83,7 @@ type Analyzer struct {
 	drops         int64 // packets the capturing kernel lost (pcapng epb_dropcount)
 	dropFrame     int64 // first frame that reported drops
 	sinceScan     int
+	minTimeout    int64 // the shortest timeout: most packets need no per-flow one
 	scanEvery     int   // expiryEvery; tests lower it
 	scanStep      int64 // expiryStep; tests lower it
 	lastScan      int64 // capture time of the last expiry scan
@@ -143,6 +144,7 @@ func New(opts Options) *Analyzer {
 	setDefault(&opts.CloseGrace, defaultCloseGrace)
 	return &Analyzer{
 		foldFrom:    opts.MaxFlows * 3 / 4,
+		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
 		evSets:      evidenceSets{},
@@ -316,7 +318,7 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 	key, srcIsA := makeKey(r)
 	idx, ok := a.index.get(&key, &a.flows)
 	if ok && ts != 0 {
-		if f := a.flows.get(idx); f.Last != 0 && ts-f.Last > a.timeout(f) {
+		if f := a.flows.get(idx); f.Last != 0 && ts-f.Last > a.minTimeout && ts-f.Last > a.timeout(f) {
 			// Silent past its timeout: that flow is over, this is a new one.
 			a.index.del(&key, &a.flows)
 			a.finished(idx)

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 )
@@ -199,6 +200,7 @@ func (dc *detectContext) groupCalls() {
 		}
 		groups[r] = append(groups[r], m)
 	}
+	dc.rep.Calls = slices.Grow(dc.rep.Calls, len(roots))
 	for n, r := range roots {
 		g := groups[r]
 		call := Call{ID: n + 1, Flows: []int{}, Streams: []CallStream{}}

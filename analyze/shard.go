@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/sfbtrace/sfbtrace/capture"
@@ -65,15 +66,36 @@ func (a *Analyzer) finishRun(src capture.Source, stopped bool) *Report {
 	return rep
 }
 
-// batch carries packets from the reader to a worker; Data of each packet
-// points into buf, which the reader filled.
+// batch carries packets from the reader to a worker: their bytes in buf,
+// which the reader filled, and a compact record each (half a
+// capture.Packet: the reader writes millions of them).
 type batch struct {
 	buf  []byte
-	pkts []capture.Packet
-	hash []uint64 // flowHash of each packet
+	recs []batchRec
+	hash []uint64 // flowHash of each packet, for warm
+}
+
+type batchRec struct {
+	ts       int64 // unix ns, when hasTS
+	frame    int64
+	drops    uint64
+	off, n   uint32 // the bytes: buf[off:off+n]
+	length   uint32
+	linkType layers.LinkType
+	hasTS    bool
 	// dnsOnly marks a copy of another shard's DNS packet: only its answers
 	// are read, so every shard can name the flows it finishes.
-	dnsOnly []bool
+	dnsOnly bool
+}
+
+// packet rebuilds record i for the analyzer.
+func (b *batch) packet(i int, p *capture.Packet) {
+	r := &b.recs[i]
+	*p = capture.Packet{Data: b.buf[r.off : r.off+r.n : r.off+r.n], Length: int(r.length), LinkType: r.linkType,
+		Frame: r.frame, DropCount: r.drops}
+	if r.hasTS {
+		p.Timestamp = time.Unix(0, r.ts)
+	}
 }
 
 const (
@@ -101,25 +123,27 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		work[i] = make(chan *batch, batchesPer)
 		free[i] = make(chan *batch, batchesPer)
 		for j := 0; j < batchesPer; j++ {
-			free[i] <- &batch{buf: make([]byte, 0, batchBytes), pkts: make([]capture.Packet, 0, batchPackets), hash: make([]uint64, 0, batchPackets), dnsOnly: make([]bool, 0, batchPackets)}
+			free[i] <- &batch{buf: make([]byte, 0, batchBytes), recs: make([]batchRec, 0, batchPackets), hash: make([]uint64, 0, batchPackets)}
 		}
 		cur[i] = <-free[i]
 		wg.Add(1)
 		go func(a *Analyzer, in <-chan *batch, out chan<- *batch) {
 			defer wg.Done()
+			var p capture.Packet
 			for b := range in {
-				for k := 0; k < len(b.pkts); k += warmGroup {
-					end := min(k+warmGroup, len(b.pkts))
+				for k := 0; k < len(b.recs); k += warmGroup {
+					end := min(k+warmGroup, len(b.recs))
 					a.warm(b.hash[k:end])
 					for i := k; i < end; i++ {
-						if b.dnsOnly[i] {
-							a.observeDNS(&b.pkts[i])
+						b.packet(i, &p)
+						if b.recs[i].dnsOnly {
+							a.observeDNS(&p)
 						} else {
-							a.Add(&b.pkts[i])
+							a.Add(&p)
 						}
 					}
 				}
-				b.buf, b.pkts, b.hash, b.dnsOnly = b.buf[:0], b.pkts[:0], b.hash[:0], b.dnsOnly[:0]
+				b.buf, b.recs, b.hash = b.buf[:0], b.recs[:0], b.hash[:0]
 				out <- b
 			}
 			a.freezeAll() // in parallel, before the serial Finish
@@ -127,18 +151,19 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 	}
 	put := func(w int, p *capture.Packet, h uint64, dnsOnly bool) {
 		b := cur[w]
-		if len(b.pkts) == cap(b.pkts) || len(b.buf)+len(p.Data) > cap(b.buf) {
+		if len(b.recs) == cap(b.recs) || len(b.buf)+len(p.Data) > cap(b.buf) {
 			work[w] <- b
 			b = <-free[w]
 			cur[w] = b
 		}
-		off := len(b.buf)
+		r := batchRec{frame: p.Frame, drops: p.DropCount, off: uint32(len(b.buf)), n: uint32(len(p.Data)),
+			length: uint32(p.Length), linkType: p.LinkType, dnsOnly: dnsOnly}
+		if !p.Timestamp.IsZero() {
+			r.ts, r.hasTS = p.Timestamp.UnixNano(), true
+		}
 		b.buf = append(b.buf, p.Data...)
-		q := *p
-		q.Data = b.buf[off:len(b.buf):len(b.buf)]
-		b.pkts = append(b.pkts, q)
+		b.recs = append(b.recs, r)
 		b.hash = append(b.hash, h)
-		b.dnsOnly = append(b.dnsOnly, dnsOnly)
 	}
 	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
 		h, dns := flowHash(p.LinkType, p.Data)
@@ -153,7 +178,7 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		}
 	})
 	for i := range work {
-		if len(cur[i].pkts) > 0 {
+		if len(cur[i].recs) > 0 {
 			work[i] <- cur[i]
 		}
 		close(work[i])

@@ -77,7 +77,15 @@ func featuresOf(ep *Endpoints, j *judged) []string {
 func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 	order := []string{FeatureSignIn, FeaturePresence, FeatureOutlook, FeatureFileTransfer, FeatureAudio, FeatureVideo, FeatureSharing, FeaturePush}
 	seen := map[string]bool{}
-	flowsOf := map[string]map[int]bool{}
+	flowsOf := map[string][]bool{} // by flow id (1..len(js))
+	mark := func(f string, id int) {
+		v := flowsOf[f]
+		if v == nil {
+			v = make([]bool, len(js)+1)
+			flowsOf[f] = v
+		}
+		v[id] = true
+	}
 	// media: per feature and call, did any pair work?
 	callWorks := map[string]map[int]bool{}
 	// Name-based areas use the analyzer's endpoint data (--endpoints or
@@ -91,18 +99,12 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 		// alone does not show that a feature was used.
 		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.Server().Port()) && j.o365() != "" {
 			for _, f := range []string{FeatureAudio, FeatureVideo, FeatureSharing} {
-				if flowsOf[f] == nil {
-					flowsOf[f] = map[int]bool{}
-				}
-				flowsOf[f][j.ID] = true
+				mark(f, j.ID)
 			}
 		}
 		for _, f := range featuresOf(ep, j) {
 			seen[f] = true
-			if flowsOf[f] == nil {
-				flowsOf[f] = map[int]bool{}
-			}
-			flowsOf[f][j.ID] = true
+			mark(f, j.ID)
 			if j.Call != 0 && (f == FeatureAudio || f == FeatureVideo || f == FeatureSharing) {
 				if callWorks[f] == nil {
 					callWorks[f] = map[int]bool{}
@@ -122,7 +124,7 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 			}
 			hit := false
 			for _, id := range f.Flows {
-				if flowsOf[feat][id] {
+				if v := flowsOf[feat]; id < len(v) && v[id] {
 					hit = true
 					break
 				}
