@@ -31,9 +31,12 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// tuneMemoryLimit keeps the soft limit at max(base, 4/3 of the live heap).
-// A fixed limit below the live heap (a capture with more concurrent flows
-// than the base allows for) would make the collector run nonstop.
+// tuneMemoryLimit keeps the soft limit at base while the live heap fits
+// it with a third to spare, and at twice the live heap (the collector's
+// default pace) once it does not: a limit close to the live heap (a capture
+// with more concurrent flows than base allows for) makes the collector run
+// nonstop and the runtime return and re-fault memory (measured on 10 GB:
+// 32 s with 20 s of system time, against 18 s).
 func tuneMemoryLimit(ctx context.Context, base int64) {
 	debug.SetMemoryLimit(base)
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -47,7 +50,11 @@ func tuneMemoryLimit(ctx context.Context, base int64) {
 		}
 		metrics.Read(live)
 		if live[0].Value.Kind() == metrics.KindUint64 {
-			debug.SetMemoryLimit(max(base, int64(live[0].Value.Uint64())*4/3))
+			lim, l := base, int64(live[0].Value.Uint64())
+			if l*4/3 > base {
+				lim = 2 * l
+			}
+			debug.SetMemoryLimit(lim)
 		}
 	}
 }
