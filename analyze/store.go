@@ -16,9 +16,6 @@ type flowStore struct {
 // len is the number of flows held.
 func (s *flowStore) len() int { return s.n - len(s.free) }
 
-// slots is the number of slots to walk (held flows and free slots).
-func (s *flowStore) slots() int { return s.n }
-
 // get returns flow i; i must be < slots().
 func (s *flowStore) get(i int32) *Flow { return &s.chunks[i/flowChunk][i%flowChunk] }
 
