@@ -91,7 +91,12 @@ type detector func(dc *detectContext) []Finding
 
 // detectors run in this order. Earlier, more specific detectors claim the
 // flows they explain; later, more general ones skip claimed flows.
-var detectors = []detector{
+var detectors = append(detectorsWithoutCalls, detectorsWithCalls...)
+
+// detectorsWithoutCalls read nothing groupCalls writes (a flow's call and
+// connectivity, isO365Media, relayUDPOf): Finish runs them while the calls
+// are grouped.
+var detectorsWithoutCalls = []detector{
 	detectCaptureTruncated,
 	detectCaptureGaps,
 	detectICMPUnreachable,
@@ -101,6 +106,9 @@ var detectors = []detector{
 	detectTCPRefused,
 	detectTCPNoAnswer,
 	detectTCPReset,
+}
+
+var detectorsWithCalls = []detector{
 	detectSourcePortOutOfRange,
 	detectTURNAllocateFailed,
 	detectUDPNoAnswer,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -34,18 +35,23 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	}
 	rep := &Report{Flows: make([]FlowReport, 0, nflows), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
 	a.summarize(info, &rep.Capture)
-	order := a.sortedFlows()
-	js := make([]*judged, len(order))
-	backing := make([]judged, len(order)) // one allocation, not one per flow
-	ev := evidenceSets{}
-	for i, f := range order {
-		js[i] = &backing[i]
-		a.judge(js[i], f, i+1, ev)
-	}
+	js := a.judgeAll(a.sortedFlows())
 	dc := &detectContext{a: a, flows: js, rep: rep}
-	dc.groupCalls()
-	for i, d := range detectors {
-		rep.Findings = append(rep.Findings, a.runDetector(i, d, dc)...)
+	// Grouping calls needs nothing the first detectors decide, and they
+	// need nothing from the calls: the two run side by side. Each detector
+	// still runs after the one before it (claims).
+	early := len(detectorsWithoutCalls)
+	earlyFindings := make([][]Finding, early)
+	parallel(func() { dc.groupCalls() }, func() {
+		for i := range early {
+			earlyFindings[i] = a.runDetector(i, detectors[i], dc)
+		}
+	})
+	for _, fs := range earlyFindings {
+		rep.Findings = append(rep.Findings, fs...)
+	}
+	for i := early; i < len(detectors); i++ {
+		rep.Findings = append(rep.Findings, a.runDetector(i, detectors[i], dc)...)
 	}
 	sortFindings(rep.Findings)
 	rep.Classes = classTotals(js)
@@ -57,6 +63,41 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	rep.Verdicts = verdicts(a.ep, js, rep.Findings)
 	rep.Remediation = remediation(rep.Findings)
 	return rep
+}
+
+// judgeAll judges the flows (in id order) in two halves at once: judging
+// a flow reads only that flow and the finished DNS table.
+func (a *Analyzer) judgeAll(order []*Flow) []*judged {
+	js := make([]*judged, len(order))
+	backing := make([]judged, len(order)) // one allocation, not one per flow
+	half := len(order) / 2
+	judgeRange := func(from, to int) {
+		ev := evidenceSets{}
+		for i := from; i < to; i++ {
+			js[i] = &backing[i]
+			a.judge(js[i], order[i], i+1, ev)
+		}
+	}
+	parallel(func() { judgeRange(0, half) }, func() { judgeRange(half, len(order)) })
+	return js
+}
+
+// parallel runs f and g at once and returns when both are done; a panic
+// in either is raised again here, where the run's guard recovers it.
+func parallel(f, g func()) {
+	var wg sync.WaitGroup
+	var pv any
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { pv = recover() }()
+		f()
+	}()
+	g()
+	wg.Wait()
+	if pv != nil {
+		panic(pv)
+	}
 }
 
 // runDetector runs one detector; a bug in it costs its findings, with a

@@ -184,6 +184,14 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		close(work[i])
 	}
 	wg.Wait()
+	// The batches (4 MiB a worker) are not needed to finish: let the
+	// collector have them before the report is built.
+	for i := range free {
+		cur[i] = nil
+		for len(free[i]) > 0 {
+			<-free[i]
+		}
+	}
 	a := mergeShards(shards)
 	if err != nil {
 		a.addNote(0, "read", err.Error())
@@ -263,7 +271,14 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		// s.dns is a copy of shard 0's names (see observeDNS): not merged.
 	}
 	sort.SliceStable(a.icmpOrphans, func(i, j int) bool { return a.icmpOrphans[i].hit.frame < a.icmpOrphans[j].hit.frame })
-	a.index = nil // flows moved: the index is stale and not needed to finish
+	// Nothing below is needed to finish; dropped before the report is
+	// built, it is memory the collector need not keep or scan: the indexes,
+	// spare reassemblers, fold maps, and the other shards' copies of the
+	// DNS names (shard 0 has them all).
+	a.index, a.tlsFree, a.folds = nil, nil, nil
+	for _, s := range shards[1:] {
+		s.index, s.tlsFree, s.folds, s.dns = nil, nil, nil, dnsState{}
+	}
 	return a
 }
 
