@@ -172,7 +172,7 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted
-		cs.Warnings = append(cs.Warnings, fmt.Sprintf("flow table full (%d flows): %d packets of further flows not tracked", a.opts.MaxFlows, a.evicted))
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("flow table full (%d flows): %d packets of further flows not tracked (raise --max-flows, or shorten the timeouts, to track them)", a.opts.MaxFlows, a.evicted))
 	}
 	if a.packets == 0 {
 		cs.Warnings = append(cs.Warnings, "capture contains no packets")
