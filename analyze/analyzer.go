@@ -34,6 +34,9 @@ type Options struct {
 	TCPTimeout     time.Duration // established or mid-flow TCP
 	TCPOpenTimeout time.Duration // handshake never completed
 	CloseGrace     time.Duration // after FIN/RST
+
+	// Tests scan for finished flows at every packet (see expiryEvery).
+	scanEveryPacket bool
 }
 
 // Default timeouts. TCP connections may idle for hours (SIP signalling
@@ -142,7 +145,7 @@ func New(opts Options) *Analyzer {
 	setDefault(&opts.TCPTimeout, defaultTCPTimeout)
 	setDefault(&opts.TCPOpenTimeout, defaultTCPOpenTimeout)
 	setDefault(&opts.CloseGrace, defaultCloseGrace)
-	return &Analyzer{
+	a := &Analyzer{
 		foldFrom:    opts.MaxFlows * 3 / 4,
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
@@ -155,6 +158,10 @@ func New(opts Options) *Analyzer {
 		unknownLink: map[layers.LinkType]int64{},
 		problems:    map[string]int{},
 	}
+	if opts.scanEveryPacket {
+		a.scanEvery, a.scanStep = 1, 0
+	}
+	return a
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

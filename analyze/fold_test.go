@@ -1,6 +1,9 @@
 package analyze
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/sfbtrace/sfbtrace/capture"
+	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
 // TestFoldBeyondMaxFlows: with a small --max-flows, finished look-alike
@@ -35,8 +39,8 @@ func TestFoldBeyondMaxFlows(t *testing.T) {
 	run := func(maxFlows int) *Report {
 		// The open timeout exceeds synAnswerWait, as the defaults do: a flow
 		// must not finish before tcp-no-answer would count it.
-		a := New(Options{MaxFlows: maxFlows, TCPOpenTimeout: 5 * time.Second, CloseGrace: time.Second, UDPTimeout: time.Second})
-		a.scanEvery, a.scanStep = 1, 0
+		a := New(Options{MaxFlows: maxFlows, TCPOpenTimeout: 5 * time.Second, CloseGrace: time.Second, UDPTimeout: time.Second,
+			scanEveryPacket: true})
 		t0 := time.Unix(1700000000, 0)
 		for i, d := range pkts {
 			// 10 packets per second: flows finish while later ones arrive.
@@ -107,6 +111,63 @@ func TestFoldKeySTUN(t *testing.T) {
 		f.pl.fz = &frozen{stun: &facts, payloads: true}
 		if _, ok := a.foldKeyOf(f); ok != tc.ok {
 			t.Errorf("%+v: foldable %v, want %v", tc.facts, ok, tc.ok)
+		}
+	}
+}
+
+// TestFoldShardedNamesFromDNS: with two workers, flows hashed to the shard
+// that does not own DNS are still named (and so classed) by the answers
+// when they fold: every shard reads every DNS answer.
+func TestFoldShardedNamesFromDNS(t *testing.T) {
+	dns := layers.DNS{ID: 7, QR: true, RD: true, RA: true, ResponseCode: layers.DNSResponseCodeNoErr,
+		Questions: []layers.DNSQuestion{{Name: []byte("sipdir.online.lync.com"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
+		Answers: []layers.DNSResourceRecord{{Name: []byte("sipdir.online.lync.com"), Type: layers.DNSTypeA, Class: layers.DNSClassIN,
+			TTL: 60, IP: net.ParseIP("52.112.0.50").To4()}}}
+	buf := gopacket.NewSerializeBuffer()
+	if err := dns.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+		t.Fatal(err)
+	}
+	pkts := [][]byte{udpPacket(t, "192.168.1.1", "10.1.0.1", 53, 40000, buf.Bytes())}
+	for i := 0; i < 300; i++ {
+		// SYN-only from many clients to the SIP server (named by DNS) and
+		// to one no answer names: alike but for the name.
+		srv := "52.112.0.50"
+		if i%2 == 1 {
+			srv = "52.112.0.51"
+		}
+		pkts = append(pkts, tcpPacket(t, fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200), srv, uint16(40000+i), 443, true, false, nil))
+	}
+	// A pcap with a packet every 100 ms, so flows finish as it streams.
+	o := binary.LittleEndian
+	file := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
+	for i, d := range pkts {
+		file = append(file, pcaptest.PcapRecord(o, 1700000000+uint32(i/10), uint32(i%10)*100000, uint32(len(d)), uint32(len(d)), d)...)
+	}
+	src := func() capture.Source {
+		s, err := capture.OpenReader("folds.pcap", bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	run := func(maxFlows int) *Report {
+		rep, err := Run(context.Background(), src(), Options{Workers: 2, MaxFlows: maxFlows, TCPOpenTimeout: 5 * time.Second, scanEveryPacket: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// 120 held flows, 60 a shard, fold past 45: about 25 are live at once.
+	full, bounded := run(0), run(120)
+	if bounded.Capture.FlowsFolded == 0 || bounded.Capture.FlowsEvicted != 0 {
+		t.Fatalf("folded %d, evicted %d: want some folded, none evicted", bounded.Capture.FlowsFolded, bounded.Capture.FlowsEvicted)
+	}
+	if fmt.Sprint(bounded.Classes) != fmt.Sprint(full.Classes) {
+		t.Errorf("class totals differ:\n bounded %+v\n full    %+v", bounded.Classes, full.Classes)
+	}
+	for _, c := range bounded.Classes {
+		if (c.Class == ClassHTTPS || c.Class == ClassSIP) && c.Flows != 150 {
+			t.Errorf("%s: %d flows, want 150 (flows to the named and the unnamed server folded together?)", c.Class, c.Flows)
 		}
 	}
 }
