@@ -50,11 +50,7 @@ func tuneMemoryLimit(ctx context.Context, base int64) {
 		}
 		metrics.Read(live)
 		if live[0].Value.Kind() == metrics.KindUint64 {
-			lim, l := base, int64(live[0].Value.Uint64())
-			if l*4/3 > base {
-				lim = 2 * l
-			}
-			debug.SetMemoryLimit(lim)
+			debug.SetMemoryLimit(memoryLimitFor(base, int64(live[0].Value.Uint64())))
 		}
 	}
 }
@@ -113,4 +109,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	fmt.Fprintf(stderr, "sfbtrace: unknown command %q (want analyze, version or help)\n", args[0])
 	return exitUsage
+}
+
+// memoryLimitFor is the soft limit for a live heap of live bytes.
+func memoryLimitFor(base, live int64) int64 {
+	if live*4/3 > base {
+		return 2 * live
+	}
+	return base
 }
