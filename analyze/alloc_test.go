@@ -1,13 +1,18 @@
 package analyze
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/sfbtrace/sfbtrace/capture"
+	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
 // udpPacket serializes one Ethernet/IPv4/UDP packet.
@@ -85,4 +90,48 @@ func BenchmarkAdd(b *testing.B) {
 		p.Frame = int64(i)
 		a.Add(p)
 	}
+}
+
+// TestShardedPathDoesNotAllocatePerPacket: through the reader, the batches
+// and two workers, the allocations of a run do not grow with the number of
+// packets of established flows (each run pays only for its setup, its
+// flows and its report).
+func TestShardedPathDoesNotAllocatePerPacket(t *testing.T) {
+	rtp := make([]byte, 172)
+	rtp[0], rtp[1] = 0x80, 104
+	capFile := func(n int) []byte {
+		o := binary.LittleEndian
+		b := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
+		for i := 0; i < n; i++ {
+			flow := i % 8 // eight media flows, both directions
+			d := udpPacket(t, "192.168.1.10", "52.114.250.141", uint16(50000+flow), 3478, rtp)
+			if i%16 >= 8 {
+				d = udpPacket(t, "52.114.250.141", "192.168.1.10", 3478, uint16(50000+flow), rtp)
+			}
+			d[14+20+8+3] = byte(i / 16) // RTP sequence number (low byte) advances
+			b = append(b, pcaptest.PcapRecord(o, 1700000000+uint32(i/50), uint32(i%50)*20000, uint32(len(d)), uint32(len(d)), d)...)
+		}
+		return b
+	}
+	mallocs := func(file []byte) uint64 {
+		src, err := capture.OpenReader("media.pcap", bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := Run(context.Background(), src, Options{Workers: 2, NoFlowList: true}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.Mallocs - before.Mallocs
+	}
+	small, large := capFile(20000), capFile(100000)
+	mallocs(small) // warm up once-per-process state
+	a, b := mallocs(small), mallocs(large)
+	// 80 000 more packets; allow a little for GC and channel noise.
+	if b > a+800 {
+		t.Errorf("20 000 packets: %d allocations; 100 000 packets: %d (want about the same)", a, b)
+	}
+	t.Logf("allocations: %d for 20 000 packets, %d for 100 000", a, b)
 }
