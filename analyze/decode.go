@@ -67,8 +67,8 @@ type decoder struct {
 	sll2    layers.LinuxSLL2
 	loop    layers.Loopback
 	gre     layers.GRE
-	ip4     layers.IPv4
-	ip6     layers.IPv6
+	ip4     checkedIPv4
+	ip6     checkedIPv6
 	ip6ext  layers.IPv6ExtensionSkipper
 	ip6frag layers.IPv6Fragment
 	tcp     layers.TCP
@@ -173,6 +173,28 @@ func (d *decoder) decode(lt layers.LinkType, data []byte, wireLen int, r *decode
 		return decodedNonIP
 	}
 	return decodedOK
+}
+
+// checkedIPv4 and checkedIPv6 refuse a header whose version nibble is not
+// theirs (gopacket decodes "IPv4" version 5 under EtherType 0x0800 as
+// IPv4; tshark does not). The reader's sharding hash goes by the nibble,
+// so a flow keyed from such a header could land on two shards.
+type checkedIPv4 struct{ layers.IPv4 }
+
+func (ip *checkedIPv4) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) > 0 && data[0]>>4 != 4 {
+		return errBadVersion
+	}
+	return ip.IPv4.DecodeFromBytes(data, df)
+}
+
+type checkedIPv6 struct{ layers.IPv6 }
+
+func (ip *checkedIPv6) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) > 0 && data[0]>>4 != 6 {
+		return errBadVersion
+	}
+	return ip.IPv6.DecodeFromBytes(data, df)
 }
 
 var (

@@ -37,7 +37,8 @@ func TestWorkersDeterministic(t *testing.T) {
 	for _, n := range []string{"icmp-unreachable.pcap", "healthy-call.pcapng", "dns-failure.pcap", "lab/10-ipv6-rejected.pcap"} {
 		names = append(names, "project:"+n)
 	}
-	names = append(names, "teams.pcap", "stun.pcap", "ip_fragmented_garbage.pcap", "malformed_icmp.pcap", "tcp_scan.pcapng", "4in6tunnel.pcap")
+	names = append(names, "teams.pcap", "stun.pcap", "ip_fragmented_garbage.pcap", "malformed_icmp.pcap", "tcp_scan.pcapng", "4in6tunnel.pcap",
+		"fuzz-2006-06-26-2594.pcap", "fuzz-2020-02-16-11740.pcap") // bad IP version nibbles: decoder and reader once disagreed, splitting a flow across shards
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			path, ok := strings.CutPrefix(name, "project:")
