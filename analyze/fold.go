@@ -30,7 +30,7 @@ type foldKey struct {
 	stunChallenged                       bool
 }
 
-// folded returns the number of flows folded into f (0 for most flows).
+// foldedFlows returns the number of flows folded into f (0 for most flows).
 func (f *Flow) foldedFlows() int64 {
 	if f.folded == nil {
 		return 0
