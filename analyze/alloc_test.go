@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"runtime"
 	"testing"
@@ -134,4 +135,78 @@ func TestShardedPathDoesNotAllocatePerPacket(t *testing.T) {
 		t.Errorf("20 000 packets: %d allocations; 100 000 packets: %d (want about the same)", a, b)
 	}
 	t.Logf("allocations: %d for 20 000 packets, %d for 100 000", a, b)
+}
+
+// benchCapture is an in-memory pcap of n packets over 4096 flows: media
+// both ways (RTP), TLS-port SYNs, DNS queries.
+func benchCapture(tb testing.TB, n int) []byte {
+	rtp := make([]byte, 172)
+	rtp[0], rtp[1] = 0x80, 104
+	o := binary.LittleEndian
+	b := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
+	var pkts [][]byte
+	for f := 0; f < 4096; f++ {
+		cli := fmt.Sprintf("10.%d.%d.%d", 1+f/65536, f/256%256, 1+f%254)
+		switch f % 4 {
+		case 0, 1:
+			pkts = append(pkts, udpPacket(tb, cli, "52.114.250.141", uint16(50000+f%20), 3478, rtp),
+				udpPacket(tb, "52.114.250.141", cli, 3478, uint16(50000+f%20), rtp))
+		case 2:
+			pkts = append(pkts, tcpPacket(tb, cli, "52.112.0.10", uint16(40000+f%20000), 443, true, false, nil))
+		case 3:
+			pkts = append(pkts, udpPacket(tb, cli, "10.0.0.53", uint16(40000+f%20000), 53, []byte{byte(f), 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}))
+		}
+	}
+	for i := 0; i < n; i++ {
+		d := pkts[i%len(pkts)]
+		b = append(b, pcaptest.PcapRecord(o, 1700000000+uint32(i/100000), uint32(i%100000)*10, uint32(len(d)), uint32(len(d)), d)...)
+	}
+	return b
+}
+
+// BenchmarkFlowHash measures the reader's per-packet sharding hash.
+func BenchmarkFlowHash(b *testing.B) {
+	d := udpPacket(b, "192.168.1.10", "52.114.250.141", 50010, 3478, make([]byte, 172))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(d)))
+	var sink uint64
+	for b.Loop() {
+		h, _ := flowHash(1, d)
+		sink += h
+	}
+	_ = sink
+}
+
+// BenchmarkRun measures the whole pipeline (reader, two workers, report)
+// on an in-memory capture of 200 000 packets; bytes/s is capture bytes.
+func BenchmarkRun(b *testing.B) {
+	file := benchCapture(b, 200000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(file)))
+	for b.Loop() {
+		src, err := capture.OpenReader("bench.pcap", bytes.NewReader(file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Run(context.Background(), src, Options{Workers: 2, NoFlowList: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFinish measures building the report (judging, calls, detectors,
+// verdicts) for the 4096 flows of benchCapture.
+func BenchmarkFinish(b *testing.B) {
+	src, err := capture.OpenReader("bench.pcap", bytes.NewReader(benchCapture(b, 20000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := New(Options{NoFlowList: true})
+	if _, err := readAll(context.Background(), src, a.Add); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Finish(nil)
+	}
 }
