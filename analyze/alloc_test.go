@@ -18,30 +18,59 @@ import (
 
 // udpPacket serializes one Ethernet/IPv4/UDP packet.
 func udpPacket(t testing.TB, src, dst string, sport, dport uint16, payload []byte) []byte {
+	return ipv4Frame(t, src, dst, &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}, payload)
+}
+
+// tcpPacket serializes one Ethernet/IPv4/TCP packet.
+func tcpPacket(t testing.TB, src, dst string, sport, dport uint16, syn, ack bool, payload []byte) []byte {
+	return ipv4Frame(t, src, dst, &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: syn, ACK: ack, Seq: 1000, Window: 65535}, payload)
+}
+
+// rstPacket serializes a TCP RST+ACK (a refusal).
+func rstPacket(t testing.TB, src, dst string, sport, dport uint16) []byte {
+	return ipv4Frame(t, src, dst, &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), RST: true, ACK: true, Ack: 1001}, nil)
+}
+
+// ipv4Frame serializes Ethernet/IPv4/l4/payload with lengths and checksums.
+func ipv4Frame(t testing.TB, src, dst string, l4 interface {
+	gopacket.SerializableLayer
+	SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+}, payload []byte) []byte {
 	t.Helper()
+	proto := layers.IPProtocolUDP
+	if _, ok := l4.(*layers.TCP); ok {
+		proto = layers.IPProtocolTCP
+	}
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 1, 2, 3, 4, 5}, DstMAC: net.HardwareAddr{0, 1, 2, 3, 4, 6}, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	udp.SetNetworkLayerForChecksum(ip)
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
+	l4.SetNetworkLayerForChecksum(ip)
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, l4, gopacket.Payload(payload)); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
 }
 
-// tcpPacket serializes one Ethernet/IPv4/TCP packet.
-func tcpPacket(t testing.TB, src, dst string, sport, dport uint16, syn, ack bool, payload []byte) []byte {
-	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 1, 2, 3, 4, 5}, DstMAC: net.HardwareAddr{0, 1, 2, 3, 4, 6}, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: syn, ACK: ack, Seq: 1000, Window: 65535}
-	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
+// pcapFile is a classic Ethernet pcap of frames, the first at 1700000000 s
+// and one every step after it.
+func pcapFile(frames [][]byte, step time.Duration) []byte {
+	o := binary.LittleEndian
+	b := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
+	for i, d := range frames {
+		ts := time.Duration(i) * step
+		b = append(b, pcaptest.PcapRecord(o, 1700000000+uint32(ts/time.Second), uint32(ts%time.Second/time.Microsecond), uint32(len(d)), uint32(len(d)), d)...)
 	}
-	return buf.Bytes()
+	return b
+}
+
+// openPcap reads an in-memory capture.
+func openPcap(tb testing.TB, file []byte) capture.Source {
+	tb.Helper()
+	src, err := capture.OpenReader("test.pcap", bytes.NewReader(file))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return src
 }
 
 func pkt(data []byte, frame int64) *capture.Packet {
@@ -101,24 +130,20 @@ func TestShardedPathDoesNotAllocatePerPacket(t *testing.T) {
 	rtp := make([]byte, 172)
 	rtp[0], rtp[1] = 0x80, 104
 	capFile := func(n int) []byte {
-		o := binary.LittleEndian
-		b := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
-		for i := 0; i < n; i++ {
+		frames := make([][]byte, n)
+		for i := range frames {
 			flow := i % 8 // eight media flows, both directions
 			d := udpPacket(t, "192.168.1.10", "52.114.250.141", uint16(50000+flow), 3478, rtp)
 			if i%16 >= 8 {
 				d = udpPacket(t, "52.114.250.141", "192.168.1.10", 3478, uint16(50000+flow), rtp)
 			}
 			d[14+20+8+3] = byte(i / 16) // RTP sequence number (low byte) advances
-			b = append(b, pcaptest.PcapRecord(o, 1700000000+uint32(i/50), uint32(i%50)*20000, uint32(len(d)), uint32(len(d)), d)...)
+			frames[i] = d
 		}
-		return b
+		return pcapFile(frames, 20*time.Millisecond)
 	}
 	mallocs := func(file []byte) uint64 {
-		src, err := capture.OpenReader("media.pcap", bytes.NewReader(file))
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := openPcap(t, file)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		if _, err := Run(context.Background(), src, Options{Workers: 2, NoFlowList: true}); err != nil {
@@ -142,8 +167,6 @@ func TestShardedPathDoesNotAllocatePerPacket(t *testing.T) {
 func benchCapture(tb testing.TB, n int) []byte {
 	rtp := make([]byte, 172)
 	rtp[0], rtp[1] = 0x80, 104
-	o := binary.LittleEndian
-	b := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
 	var pkts [][]byte
 	for f := 0; f < 4096; f++ {
 		cli := fmt.Sprintf("10.%d.%d.%d", 1+f/65536, f/256%256, 1+f%254)
@@ -157,11 +180,11 @@ func benchCapture(tb testing.TB, n int) []byte {
 			pkts = append(pkts, udpPacket(tb, cli, "10.0.0.53", uint16(40000+f%20000), 53, []byte{byte(f), 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}))
 		}
 	}
-	for i := 0; i < n; i++ {
-		d := pkts[i%len(pkts)]
-		b = append(b, pcaptest.PcapRecord(o, 1700000000+uint32(i/100000), uint32(i%100000)*10, uint32(len(d)), uint32(len(d)), d)...)
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = pkts[i%len(pkts)]
 	}
-	return b
+	return pcapFile(frames, 10*time.Microsecond)
 }
 
 // BenchmarkFlowHash measures the reader's per-packet sharding hash.
@@ -184,11 +207,7 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(file)))
 	for b.Loop() {
-		src, err := capture.OpenReader("bench.pcap", bytes.NewReader(file))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Run(context.Background(), src, Options{Workers: 2, NoFlowList: true}); err != nil {
+		if _, err := Run(context.Background(), openPcap(b, file), Options{Workers: 2, NoFlowList: true}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -197,12 +216,8 @@ func BenchmarkRun(b *testing.B) {
 // BenchmarkFinish measures building the report (judging, calls, detectors,
 // verdicts) for the 4096 flows of benchCapture.
 func BenchmarkFinish(b *testing.B) {
-	src, err := capture.OpenReader("bench.pcap", bytes.NewReader(benchCapture(b, 20000)))
-	if err != nil {
-		b.Fatal(err)
-	}
 	a := New(Options{NoFlowList: true})
-	if _, err := readAll(context.Background(), src, a.Add); err != nil {
+	if _, err := readAll(context.Background(), openPcap(b, benchCapture(b, 20000)), a.Add); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -99,7 +99,6 @@ type Analyzer struct {
 	foldFrom    int               // flows held past which finished flows fold (fold.go)
 	folds       map[foldKey]int32 // look-alike representatives, once folding started
 	flowsFolded int64
-	evSets      evidenceSets
 	debug       string // first internal error's stack, for -debug output
 }
 
@@ -136,21 +135,12 @@ func New(opts Options) *Analyzer {
 	if ep == nil {
 		ep = DefaultEndpoints()
 	}
-	if opts.MaxFlows <= 0 {
-		opts.MaxFlows = defaultMaxFlows
-	}
-	setDefault(&opts.UDPTimeout, defaultUDPTimeout)
-	setDefault(&opts.DNSTimeout, defaultDNSTimeout)
-	setDefault(&opts.MediaTimeout, defaultMediaTimeout)
-	setDefault(&opts.TCPTimeout, defaultTCPTimeout)
-	setDefault(&opts.TCPOpenTimeout, defaultTCPOpenTimeout)
-	setDefault(&opts.CloseGrace, defaultCloseGrace)
+	opts = opts.WithDefaults()
 	a := &Analyzer{
 		foldFrom:    opts.MaxFlows * 3 / 4,
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
-		evSets:      evidenceSets{},
 		opts:        opts,
 		ep:          ep,
 		dec:         newDecoder(),
@@ -164,6 +154,21 @@ func New(opts Options) *Analyzer {
 	return a
 }
 
+// WithDefaults returns o with every zero (or negative) bound and timeout
+// set to its default; the command line shows these as the flags' defaults.
+func (o Options) WithDefaults() Options {
+	if o.MaxFlows <= 0 {
+		o.MaxFlows = defaultMaxFlows
+	}
+	setDefault(&o.UDPTimeout, defaultUDPTimeout)
+	setDefault(&o.DNSTimeout, defaultDNSTimeout)
+	setDefault(&o.MediaTimeout, defaultMediaTimeout)
+	setDefault(&o.TCPTimeout, defaultTCPTimeout)
+	setDefault(&o.TCPOpenTimeout, defaultTCPOpenTimeout)
+	setDefault(&o.CloseGrace, defaultCloseGrace)
+	return o
+}
+
 func setDefault(d *time.Duration, v time.Duration) {
 	if *d <= 0 {
 		*d = v
@@ -175,7 +180,7 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 	switch {
 	case f.closed:
 		return int64(a.opts.CloseGrace)
-	case f.Proto == protoUDP && (f.Key.PA == 53 || f.Key.PB == 53):
+	case f.Proto == protoUDP && f.onPort(53):
 		return int64(a.opts.DNSTimeout)
 	case f.Proto == protoUDP && f.pl.media:
 		return int64(a.opts.MediaTimeout)

@@ -1,6 +1,9 @@
 package analyze
 
-import "strings"
+import (
+	"strings"
+	"sync/atomic"
+)
 
 // Classes of flows.
 const (
@@ -31,6 +34,48 @@ const (
 	EvSIP       = "sip"
 	EvTLS       = "tls"
 )
+
+// evidenceBits is a set of the evidence signals. Its list is shared by
+// every flow with the same set, in one fixed order (port, name, range, then
+// payload, heuristic last): a capture has a handful of sets and a hundred
+// thousand flows.
+type evidenceBits uint16
+
+const (
+	evPort evidenceBits = 1 << iota
+	evSNI
+	evDNS
+	evO365Range
+	evSTUN
+	evMSTURN
+	evTLS
+	evRTP
+	evRTCP
+	evSIP
+	evHeuristic
+	evAll
+)
+
+var evidenceNames = [...]string{EvPort, EvSNI, EvDNS, EvO365Range, EvSTUN, EvMSTURN, EvTLS, EvRTP, EvRTCP, EvSIP, EvHeuristic}
+
+// evidenceLists caches each set's list once built; two goroutines building
+// the same set store equal lists, so either is fine.
+var evidenceLists [evAll]atomic.Pointer[[]string]
+
+// list returns the set's names in the fixed order (shared: do not modify).
+func (b evidenceBits) list() []string {
+	if p := evidenceLists[b].Load(); p != nil {
+		return *p
+	}
+	l := []string{}
+	for i, n := range evidenceNames {
+		if b&(1<<i) != 0 {
+			l = append(l, n)
+		}
+	}
+	evidenceLists[b].Store(&l)
+	return l
+}
 
 // mediaClassForPort gives the modality of a client media source port
 // (REFERENCE.md port table): audio 50000-50019, video 50020-50039,
@@ -87,7 +132,7 @@ func classForName(name string) string {
 
 // classifyByPort is the first classification, exactly per the port table.
 func classifyByPort(f *Flow) string {
-	cp, sp := f.Client().Port(), f.Server().Port()
+	cp, sp := f.clientPort(), f.serverPort()
 	if c := mediaClassForPort(cp); c != "" {
 		return c
 	}

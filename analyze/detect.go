@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -38,7 +39,7 @@ func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
 			if j.Proto != protoUDP || dc.area(j) == "" {
 				continue
 			}
-			sp := j.Server().Port()
+			sp := j.serverPort()
 			relay, edge := isSTUNPort(sp), sp >= 50000 && sp <= 59999
 			if !relay && !edge {
 				continue
@@ -91,7 +92,7 @@ type detector func(dc *detectContext) []Finding
 
 // detectors run in this order. Earlier, more specific detectors claim the
 // flows they explain; later, more general ones skip claimed flows.
-var detectors = append(detectorsWithoutCalls, detectorsWithCalls...)
+var detectors = slices.Concat(detectorsWithoutCalls, detectorsWithCalls)
 
 // detectorsWithoutCalls read nothing groupCalls writes (a flow's call and
 // connectivity, isO365Media, relayUDPOf): Finish runs them while the calls
@@ -203,7 +204,7 @@ const (
 // for mobile clients). rule is "" outside the article's scope.
 func (dc *detectContext) destRule(j *judged) (rule string, inScope bool) {
 	area := dc.area(j)
-	sp := j.Server().Port()
+	sp := j.serverPort()
 	switch j.Proto {
 	case protoTCP:
 		if sp == 5223 {

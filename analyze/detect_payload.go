@@ -224,7 +224,7 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 		if !isLocalAddr(j.Client().Addr()) && isLocalAddr(j.Server().Addr()) {
 			continue
 		}
-		port := j.Client().Port()
+		port := j.clientPort()
 		pm := mediaClassForPort(port)
 		pkts, first, _, frame := rtpPerDir(r, j)
 		if pkts[c2s] == 0 {
@@ -243,7 +243,7 @@ func detectSourcePortOutOfRange(dc *detectContext) []Finding {
 		}
 	}
 	for _, j := range dc.flows {
-		if j.Proto == protoUDP && mediaClassForPort(j.Client().Port()) != "" && j.twoWay() && dc.area(j) != "" {
+		if j.Proto == protoUDP && mediaClassForPort(j.clientPort()) != "" && j.twoWay() && dc.area(j) != "" {
 			inRangeOK = append(inRangeOK, j.Client().String())
 		}
 	}
@@ -493,7 +493,7 @@ func detectDNSFailure(dc *detectContext) []Finding {
 	dnsByFrame := map[int64]*judged{}
 	if len(missing)+len(broken) > 0 {
 		for _, j := range dc.flows {
-			if j.Server().Port() == 53 {
+			if j.serverPort() == 53 {
 				dnsByFrame[j.Dir[c2s].FirstFrame] = j
 				dnsByFrame[j.Dir[s2c].FirstFrame] = j
 			}

@@ -219,7 +219,7 @@ func portsDesc(js []*judged) string {
 	var ps []int
 	seen := map[int]bool{}
 	for _, j := range js {
-		p := int(j.Server().Port())
+		p := int(j.serverPort())
 		if !seen[p] {
 			seen[p] = true
 			ps = append(ps, p)
@@ -292,7 +292,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 			continue
 		}
 		tl := j.pl.tls()
-		if tl == nil && j.Server().Port() != 443 {
+		if tl == nil && j.serverPort() != 443 {
 			continue // first payload is not known to be a ClientHello
 		}
 		sni := j.SNI
@@ -397,7 +397,7 @@ func detectIdleCut(dc *detectContext) []Finding {
 		if j.Proto != protoTCP || dc.isClaimed(j) || !t.established || t.lastPayloadAny == 0 || dc.area(j) == "" {
 			continue
 		}
-		if j.Server().Port() != 443 && j.Server().Port() != 5061 {
+		if j.serverPort() != 443 && j.serverPort() != 5061 {
 			continue
 		}
 		c := idleCutCandidate{j: j}

@@ -192,10 +192,10 @@ func (dc *detectContext) udpUnanswered(j *judged) bool {
 // server side when its port is one and it is not Office 365 (a peer that
 // sent first, e.g. teams.pcap 93.71.110.205:16332 -> 192.168.1.6:50016).
 func (j *judged) localMediaEnd() (netip.AddrPort, bool) {
-	if mediaClassForPort(j.Server().Port()) != "" && j.o365() == "" && isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
+	if mediaClassForPort(j.serverPort()) != "" && j.o365() == "" && isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
 		return j.Server(), true
 	}
-	if mediaClassForPort(j.Client().Port()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
+	if mediaClassForPort(j.clientPort()) != "" || isMediaClass(j.Class) && j.Proto == protoUDP {
 		return j.Client(), true
 	}
 	return netip.AddrPort{}, false
@@ -210,7 +210,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 		if dc.isClaimed(j) || !dc.udpUnanswered(j) {
 			continue
 		}
-		area, sp := dc.area(j), j.Server().Port()
+		area, sp := dc.area(j), j.serverPort()
 		if !isSTUNPort(sp) && !(area != "" && sp >= 50000 && sp <= 59999) {
 			// A peer candidate, LAN noise, DNS (dns-failure judges it),
 			// QUIC on UDP 443 (browsers fall back to TCP by design).
@@ -256,7 +256,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 func portRangeDesc(js []*judged) string {
 	all := true
 	for _, j := range js {
-		if !isSTUNPort(j.Server().Port()) {
+		if !isSTUNPort(j.serverPort()) {
 			all = false
 		}
 	}
@@ -298,7 +298,7 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 	byServer := map[netip.Addr]*edge{}
 	var order []netip.Addr
 	for _, j := range dc.flows {
-		sp := j.Server().Port()
+		sp := j.serverPort()
 		if sp < 50000 || sp > 59999 {
 			continue
 		}
@@ -413,15 +413,15 @@ func detectMediaOverTCP(dc *detectContext) []Finding {
 func detectNonO365Destination(dc *detectContext) []Finding {
 	var infoFlows, failFlows []*judged
 	for _, j := range dc.flows {
-		if j.o365() != "" || isLocalAddr(j.Server().Addr()) || j.Server().Port() == 5223 {
+		if j.o365() != "" || isLocalAddr(j.Server().Addr()) || j.serverPort() == 5223 {
 			continue
 		}
 		if h := j.pl.http(); h != nil && h.Method == "CONNECT" {
 			continue // a proxy: via-proxy
 		}
 		switch {
-		case j.Proto == protoTCP && (j.Server().Port() == 443 || j.Server().Port() == 5061) && j.name() != "" && dc.a.ep.AreaOfName(j.name()) == AreaSkype:
-		case j.Proto == protoUDP && isSTUNPort(j.Server().Port()):
+		case j.Proto == protoTCP && (j.serverPort() == 443 || j.serverPort() == 5061) && j.name() != "" && dc.a.ep.AreaOfName(j.name()) == AreaSkype:
+		case j.Proto == protoUDP && isSTUNPort(j.serverPort()):
 		default:
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,7 +18,7 @@ type judged struct {
 	*Flow
 	ID           int
 	Class        string
-	Evidence     []string
+	evidence     evidenceBits
 	SNI          string
 	DNSName      string
 	Connectivity string
@@ -72,10 +71,9 @@ func (a *Analyzer) judgeAll(order []*Flow) []*judged {
 	backing := make([]judged, len(order)) // one allocation, not one per flow
 	half := len(order) / 2
 	judgeRange := func(from, to int) {
-		ev := evidenceSets{}
 		for i := from; i < to; i++ {
 			js[i] = &backing[i]
-			a.judge(js[i], order[i], i+1, ev)
+			a.judge(js[i], order[i], i+1)
 		}
 	}
 	parallel(func() { judgeRange(0, half) }, func() { judgeRange(half, len(order)) })
@@ -205,14 +203,13 @@ func linkTypeName(lt layers.LinkType) string {
 
 // judge classifies one flow: name first (SNI, else DNS name, else the Office
 // 365 range), then payload, then port.
-func (a *Analyzer) judge(j *judged, f *Flow, id int, sets evidenceSets) {
+func (a *Analyzer) judge(j *judged, f *Flow, id int) {
 	*j = judged{Flow: f, ID: id}
 	j.SNI = f.pl.sni()
 	j.DNSName = a.dns.nameFor(f.Server().Addr())
 	portClass := classifyByPort(f)
 	class := portClass
-	var evBuf [12]string
-	ev := append(evBuf[:0], EvPort)
+	ev := evPort
 	name := j.SNI
 	if name == "" {
 		name = j.DNSName
@@ -222,22 +219,21 @@ func (a *Analyzer) judge(j *judged, f *Flow, id int, sets evidenceSets) {
 		nameClass = classForName(name)
 	}
 	if j.SNI != "" {
-		ev = append(ev, EvSNI)
+		ev |= evSNI
 	} else if j.DNSName != "" {
-		ev = append(ev, EvDNS)
+		ev |= evDNS
 	}
-	if f.o365() != "" {
-		ev = append(ev, EvO365Range)
+	if f.area != 0 {
+		ev |= evO365Range
 	}
-	pe := f.pl.evidence()
-	ev = append(ev, pe...)
-	media := mediaClassForPort(f.Client().Port())
+	ev |= f.pl.evidence()
+	media := mediaClassForPort(f.clientPort())
 	switch {
 	case nameClass == "media" || f.pl.mediaOverTCP():
 		if media != "" {
 			class = media
 		} else if m := f.pl.guessModality(); m != "" {
-			class, ev = m, append(ev, EvHeuristic)
+			class, ev = m, ev|evHeuristic
 		} else {
 			class = ClassSTUN
 		}
@@ -253,7 +249,7 @@ func (a *Analyzer) judge(j *judged, f *Flow, id int, sets evidenceSets) {
 		} else {
 			class = ClassAudio
 		}
-		ev = append(ev, EvHeuristic)
+		ev |= evHeuristic
 	case portClass == ClassSTUN && !f.pl.hasSTUN():
 		// Not every UDP 3478 flow is STUN (Teams' flightproxy): port
 		// alone is not enough when the payload says otherwise.
@@ -266,25 +262,7 @@ func (a *Analyzer) judge(j *judged, f *Flow, id int, sets evidenceSets) {
 		class = ClassSIP
 	}
 	j.Class = class
-	j.Evidence = sets.intern(dedupe(ev))
-}
-
-// evidenceSets shares one slice per distinct evidence list: a capture has
-// a handful of them and a hundred thousand flows.
-type evidenceSets map[string][]string
-
-func (m evidenceSets) intern(ev []string) []string {
-	var kb [128]byte
-	key := kb[:0]
-	for _, e := range ev {
-		key = append(append(key, e...), 0)
-	}
-	if s, ok := m[string(key)]; ok {
-		return s
-	}
-	s := slices.Clone(ev)
-	m[string(key)] = s
-	return s
+	j.evidence = ev
 }
 
 // classOrder is the order of the per-class table.
@@ -323,18 +301,6 @@ func classTotals(js []*judged) []ClassSummary {
 	return out
 }
 
-func dedupe(s []string) []string {
-	// Linear: evidence lists hold a handful of entries; a map per flow
-	// would cost more than the scan.
-	out := s[:0]
-	for _, x := range s {
-		if !slices.Contains(out, x) {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 func hostPort(ap netip.AddrPort) string { return ap.String() } // IPv6 in brackets
 
 func transportName(p uint8) string {
@@ -362,7 +328,7 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 		Client:       hostPort(f.Client()),
 		Server:       hostPort(f.Server()),
 		Class:        j.Class,
-		Evidence:     j.Evidence,
+		Evidence:     j.evidence.list(),
 		O365:         f.o365(),
 		Packets:      Dir{C2S: f.Dir[c2s].Packets, S2C: f.Dir[s2c].Packets},
 		Bytes:        Dir{C2S: f.Dir[c2s].Bytes, S2C: f.Dir[s2c].Bytes},

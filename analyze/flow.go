@@ -122,6 +122,25 @@ func (f *Flow) Server() netip.AddrPort {
 	return f.Key.endpointA()
 }
 
+// clientPort and serverPort read the ports alone: the per-packet code
+// needs them, and building an address for it would be wasted work.
+func (f *Flow) clientPort() uint16 {
+	if f.clientIsA {
+		return f.Key.PA
+	}
+	return f.Key.PB
+}
+
+func (f *Flow) serverPort() uint16 {
+	if f.clientIsA {
+		return f.Key.PB
+	}
+	return f.Key.PA
+}
+
+// onPort reports whether either end uses port p.
+func (f *Flow) onPort(p uint16) bool { return f.Key.PA == p || f.Key.PB == p }
+
 func (k *FlowKey) endpointA() netip.AddrPort { return netip.AddrPortFrom(addrOf(k.A, k.V6), k.PA) }
 func (k *FlowKey) endpointB() netip.AddrPort { return netip.AddrPortFrom(addrOf(k.B, k.V6), k.PB) }
 

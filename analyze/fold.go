@@ -22,7 +22,7 @@ type foldTotals struct {
 // foldKey says which flows are alike enough to fold into one another.
 type foldKey struct {
 	class, sni, dnsName, modality, state string
-	evidence                             *string // the interned evidence list (identity)
+	evidence                             evidenceBits
 	serverPort                           uint16
 	proto, area, clientMedia             uint8
 	v6, synRetrans, rtpBothWays          bool
@@ -86,7 +86,7 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 	if t := z.tls; t != nil && (len(t.Alerts) > 0 || t.PseudoTLS) {
 		return foldKey{}, false
 	}
-	k := foldKey{state: st, serverPort: f.Server().Port(), proto: f.Proto, area: f.area, v6: f.Key.V6,
+	k := foldKey{state: st, serverPort: f.serverPort(), proto: f.Proto, area: f.area, v6: f.Key.V6,
 		synRetrans: f.tcp.synCount > 1, modality: z.modality}
 	if s := z.stun; s != nil {
 		// The 401 challenge before a successful Allocate is normal
@@ -111,7 +111,7 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 		}
 		k.rtpBothWays = dirs[c2s] && dirs[s2c]
 	}
-	switch mediaClassForPort(f.Client().Port()) {
+	switch mediaClassForPort(f.clientPort()) {
 	case ClassAudio:
 		k.clientMedia = 1
 	case ClassVideo:
@@ -120,10 +120,7 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 		k.clientMedia = 3
 	}
 	var j judged
-	a.judge(&j, f, 0, a.evSets)
-	k.class, k.sni, k.dnsName = j.Class, j.SNI, j.DNSName
-	if len(j.Evidence) > 0 {
-		k.evidence = &j.Evidence[0]
-	}
+	a.judge(&j, f, 0)
+	k.class, k.sni, k.dnsName, k.evidence = j.Class, j.SNI, j.DNSName, j.evidence
 	return k, true
 }

@@ -1,9 +1,7 @@
 package analyze
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,7 +11,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/sfbtrace/sfbtrace/capture"
-	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
 // TestFoldBeyondMaxFlows: with a small --max-flows, finished look-alike
@@ -77,20 +74,6 @@ func TestFoldBeyondMaxFlows(t *testing.T) {
 	}
 }
 
-// rstPacket serializes a TCP RST+ACK (a refusal).
-func rstPacket(t testing.TB, src, dst string, sport, dport uint16) []byte {
-	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 1, 2, 3, 4, 6}, DstMAC: net.HardwareAddr{0, 1, 2, 3, 4, 5}, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, TTL: 60, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), RST: true, ACK: true, Ack: 1001}
-	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestFoldKeySTUN: the normal 401 challenge before a successful Allocate
 // does not keep a media flow from folding; other errors do.
 func TestFoldKeySTUN(t *testing.T) {
@@ -137,21 +120,10 @@ func TestFoldShardedNamesFromDNS(t *testing.T) {
 		}
 		pkts = append(pkts, tcpPacket(t, fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200), srv, uint16(40000+i), 443, true, false, nil))
 	}
-	// A pcap with a packet every 100 ms, so flows finish as it streams.
-	o := binary.LittleEndian
-	file := pcaptest.PcapHeader(o, pcaptest.MagicMicro, 2, 4, 65535, 1)
-	for i, d := range pkts {
-		file = append(file, pcaptest.PcapRecord(o, 1700000000+uint32(i/10), uint32(i%10)*100000, uint32(len(d)), uint32(len(d)), d)...)
-	}
-	src := func() capture.Source {
-		s, err := capture.OpenReader("folds.pcap", bytes.NewReader(file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	// A packet every 100 ms, so flows finish as the capture streams.
+	file := pcapFile(pkts, 100*time.Millisecond)
 	run := func(maxFlows int) *Report {
-		rep, err := Run(context.Background(), src(), Options{Workers: 2, MaxFlows: maxFlows, TCPOpenTimeout: 5 * time.Second, scanEveryPacket: true})
+		rep, err := Run(context.Background(), openPcap(t, file), Options{Workers: 2, MaxFlows: maxFlows, TCPOpenTimeout: 5 * time.Second, scanEveryPacket: true})
 		if err != nil {
 			t.Fatal(err)
 		}

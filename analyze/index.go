@@ -1,7 +1,5 @@
 package analyze
 
-import "encoding/binary"
-
 // flowIndex maps live flow keys to flow-store indexes. It replaces a Go map
 // on the hottest path: open addressing with linear probing over slots that
 // hold a full hash next to the flow index (one cache line per probe), so the
@@ -28,12 +26,10 @@ func newFlowIndex() *flowIndex {
 	return &flowIndex{slots: make([]slot, size), mask: size - 1}
 }
 
-// hashKey is the symmetric tuple hash of a key (see endpointHash), with
-// the used bit set.
+// hashKey is the key's tupleHash: the reader computes the same from the
+// packet bytes (shard.go), one formula for both.
 func hashKey(k *FlowKey) uint64 {
-	a := endpointHash(binary.LittleEndian.Uint64(k.A[:8]), binary.LittleEndian.Uint64(k.A[8:]), k.PA)
-	b := endpointHash(binary.LittleEndian.Uint64(k.B[:8]), binary.LittleEndian.Uint64(k.B[8:]), k.PB)
-	return (a + b + uint64(k.Proto)*0x9e3779b97f4a7c15) | hashUsed
+	return tupleHash(ipBytes(&k.A, k.V6), ipBytes(&k.B, k.V6), k.Proto, k.PA, k.PB)
 }
 
 // endpointHash hashes one address (as two little-endian words, an IPv4
@@ -65,8 +61,8 @@ func (x *flowIndex) get(key *FlowKey, flows *flowStore) (int32, bool) {
 	}
 }
 
-// slotOf returns the slot index where a flow with hash h would be found
-// (or an empty slot): warm uses it without a key.
+// slotOf returns the slot holding hash h, if any: warm uses it without a
+// key (a rare colliding flow only costs a wasted touch).
 func (x *flowIndex) slotOf(h uint64) (slot, bool) {
 	h |= hashUsed
 	for i := h & x.mask; ; i = (i + 1) & x.mask {

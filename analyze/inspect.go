@@ -40,7 +40,7 @@ type frozen struct {
 	tlsSum   *proto.TLSSummary
 	rtp      *rtpFacts
 	rtpSum   []proto.RTPStreamSummary
-	evidence []string
+	evidence evidenceBits // payload evidence only
 	modality string
 	payloads bool
 	pseudo   bool
@@ -63,7 +63,7 @@ func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, 
 
 func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
-	if f.Server().Port() == 53 || f.Client().Port() == 53 {
+	if f.onPort(53) {
 		a.dns.observe(p, false, frame, ts)
 		return
 	}
@@ -96,11 +96,11 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.rtpS = new(proto.RTPStats)
 			// Microsoft's dynamic payload-type clock rates apply to media
 			// from the client media ports or to Office 365.
-			s.rtpS.MSClockRates = mediaClassForPort(f.Client().Port()) != "" || f.o365() != ""
+			s.rtpS.MSClockRates = mediaClassForPort(f.clientPort()) != "" || f.o365() != ""
 		}
 		s.rtpS.Observe(fromClient, p, ts)
 	case proto.KindUnknown:
-		if s.sipF == nil && (f.Server().Port() == 5060 || f.Client().Port() == 5060) {
+		if s.sipF == nil && f.onPort(5060) {
 			s.sipF = parseSIPFacts(p)
 		}
 	}
@@ -130,7 +130,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	if len(p) == 0 {
 		return
 	}
-	sp := f.Server().Port()
+	sp := f.serverPort()
 	if sp == 53 {
 		a.dns.observe(p, true, frame, ts)
 		return
@@ -155,7 +155,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			s.httpF.Status, s.httpF.ResponseFrame = st, frame
 		}
 	}
-	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.Client().Port() == 5060) {
+	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.clientPort() == 5060) {
 		s.sipF = parseSIPFacts(p)
 	}
 }
@@ -367,8 +367,8 @@ func (s *payloadState) freeze() *frozen {
 	if s.sipF != nil {
 		ev |= evSIP
 	}
-	z.evidence = evidenceLists[ev]
-	if z.stun == nil && z.tls == nil && z.rtp == nil && len(z.evidence) == 0 {
+	z.evidence = ev
+	if z.stun == nil && z.tls == nil && z.rtp == nil && ev == 0 {
 		// Most flows (SYN-only, DNS, plain data) learned nothing: share
 		// one read-only value instead of 100 000 identical ones.
 		z = &frozenNone[b2i(z.payloads)]
@@ -378,33 +378,6 @@ func (s *payloadState) freeze() *frozen {
 	s.tlsSum = nil
 	return z
 }
-
-// evidenceBits is the set of payload evidence on a flow; evidenceLists
-// holds one shared slice per set, in a fixed order, so a hundred thousand
-// flows do not each allocate the same few words.
-type evidenceBits uint8
-
-const (
-	evSTUN evidenceBits = 1 << iota
-	evMSTURN
-	evTLS
-	evRTP
-	evRTCP
-	evSIP
-	evAll
-)
-
-var evidenceLists = func() (l [evAll][]string) {
-	names := []string{EvSTUN, EvMSTURN, EvTLS, EvRTP, EvRTCP, EvSIP}
-	for set := range l {
-		for i, n := range names {
-			if set&(1<<i) != 0 {
-				l[set] = append(l[set], n)
-			}
-		}
-	}
-	return l
-}()
 
 // frozenNone are the shared facts of flows whose payloads told nothing:
 // [0] without payload, [1] with. Never written.
@@ -435,7 +408,7 @@ func (s *payloadState) mediaOverTCP() bool { return s.freeze().pseudo }
 // guessModality infers audio/video/sharing from RTP payload types.
 func (s *payloadState) guessModality() string { return s.freeze().modality }
 
-func (s *payloadState) evidence() []string { return s.freeze().evidence }
+func (s *payloadState) evidence() evidenceBits { return s.freeze().evidence }
 
 func (s *payloadState) fillReport(fr *FlowReport) {
 	z := s.freeze()

@@ -16,7 +16,7 @@ type flowStore struct {
 // len is the number of flows held.
 func (s *flowStore) len() int { return s.n - len(s.free) }
 
-// get returns flow i; i must be < slots().
+// get returns flow i; i must be an index add returned.
 func (s *flowStore) get(i int32) *Flow { return &s.chunks[i/flowChunk][i%flowChunk] }
 
 // add returns the index of a zero flow: a released slot, else a new one.

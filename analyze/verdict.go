@@ -33,7 +33,7 @@ func featuresOf(ep *Endpoints, j *judged) []string {
 	}
 	var fs []string
 	if j.Proto == protoTCP {
-		sp := j.Server().Port()
+		sp := j.serverPort()
 		switch {
 		case sp == 5223 || j.Class == ClassPush:
 			return []string{FeaturePush}
@@ -97,7 +97,7 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 		// UDP to the Office 365 relays outside any call (no modality
 		// known): a failure there fails every media feature; success
 		// alone does not show that a feature was used.
-		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.Server().Port()) && j.o365() != "" {
+		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.serverPort()) && j.o365() != "" {
 			for _, f := range []string{FeatureAudio, FeatureVideo, FeatureSharing} {
 				mark(f, j.ID)
 			}

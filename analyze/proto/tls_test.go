@@ -241,6 +241,14 @@ func TestTLSNoAlloc(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { other.Observe(true, 1, false, get) }); n != 0 {
 		t.Errorf("TLSConn.Observe on plain HTTP allocates %v times, want 0", n)
 	}
+	// A ClientHello whole in one segment is parsed in place: only the SNI
+	// string is copied out, no reassembly buffer.
+	if n := testing.AllocsPerRun(100, func() {
+		var fresh TLSConn
+		fresh.Observe(true, 100, false, ch)
+	}); n > 1 {
+		t.Errorf("a one-segment ClientHello allocates %v times, want at most 1 (the SNI)", n)
+	}
 	if n := testing.AllocsPerRun(100, func() { ParseClientHello(ch[9:]) }); n != 0 {
 		t.Errorf("ParseClientHello allocates %v times, want 0", n)
 	}

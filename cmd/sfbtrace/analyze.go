@@ -34,15 +34,14 @@ type analyzeOpts struct {
 	endpoints string
 	readFiles []string
 	progress  bool
-	maxFlows  int
-	workers   int
 	cpuProf   string
 	memProf   string
-	timeouts  analyze.Options // the expiry durations only
 }
 
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o analyzeOpts
+	// The analyzer's own defaults are the flags' defaults.
+	opts := analyze.Options{}.WithDefaults()
 	fs := pflag.NewFlagSet("analyze", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.format, "format", "table", "report format: table, json or csv")
@@ -52,14 +51,23 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.endpoints, "endpoints", "", "Office 365 endpoint JSON `FILE` (Microsoft's format) instead of the embedded snapshot")
 	fs.StringArrayVarP(&o.readFiles, "read", "r", nil, "read packets from `FILE` (like tcpdump -r; may repeat)")
 	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on a terminal for large files")
-	fs.IntVar(&o.maxFlows, "max-flows", 0, "bound on flow records held (memory); past 3/4 of it finished flows fold into look-alikes (0 = 250000)")
-	fs.IntVar(&o.workers, "workers", 0, "flow-table workers (0 = one per CPU)")
-	fs.DurationVar(&o.timeouts.UDPTimeout, "udp-timeout", 10*time.Minute, "a UDP flow silent this long (capture time) is finished; a later packet starts a new flow")
-	fs.DurationVar(&o.timeouts.DNSTimeout, "dns-timeout", 30*time.Second, "the same for DNS over UDP")
-	fs.DurationVar(&o.timeouts.MediaTimeout, "media-timeout", time.Minute, "the same for UDP media (STUN or RTP seen)")
-	fs.DurationVar(&o.timeouts.TCPTimeout, "tcp-timeout", 9*time.Hour, "the same for an established TCP connection (the idle-cut finding needs it long)")
-	fs.DurationVar(&o.timeouts.TCPOpenTimeout, "tcp-open-timeout", 2*time.Minute, "the same for a TCP handshake that never completed")
-	fs.DurationVar(&o.timeouts.CloseGrace, "close-grace", 10*time.Second, "how long a TCP connection is kept after FIN or RST, for late packets")
+	fs.IntVar(&opts.MaxFlows, "max-flows", opts.MaxFlows, "bound on flow records held (memory); past 3/4 of it finished flows fold into look-alikes")
+	fs.IntVar(&opts.Workers, "workers", 0, "flow-table workers (0 = one per CPU)")
+	timeouts := []struct {
+		name string
+		d    *time.Duration
+		help string
+	}{
+		{"udp-timeout", &opts.UDPTimeout, "a UDP flow silent this long (capture time) is finished; a later packet starts a new flow"},
+		{"dns-timeout", &opts.DNSTimeout, "the same for DNS over UDP"},
+		{"media-timeout", &opts.MediaTimeout, "the same for UDP media (STUN or RTP seen)"},
+		{"tcp-timeout", &opts.TCPTimeout, "the same for an established TCP connection (the idle-cut finding needs it long)"},
+		{"tcp-open-timeout", &opts.TCPOpenTimeout, "the same for a TCP handshake that never completed"},
+		{"close-grace", &opts.CloseGrace, "how long a TCP connection is kept after FIN or RST, for late packets"},
+	}
+	for _, t := range timeouts {
+		fs.DurationVar(t.d, t.name, *t.d, t.help)
+	}
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile to `FILE` (for performance work)")
 	fs.StringVar(&o.memProf, "memprofile", "", "write a heap profile to `FILE` at the end")
 	fs.MarkHidden("cpuprofile")
@@ -87,20 +95,13 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfbtrace analyze: no capture file given (try 'sfbtrace analyze -h')")
 		return exitUsage
 	}
-	for _, t := range []struct {
-		name string
-		d    time.Duration
-	}{{"udp-timeout", o.timeouts.UDPTimeout}, {"dns-timeout", o.timeouts.DNSTimeout}, {"media-timeout", o.timeouts.MediaTimeout}, {"tcp-timeout", o.timeouts.TCPTimeout},
-		{"tcp-open-timeout", o.timeouts.TCPOpenTimeout}, {"close-grace", o.timeouts.CloseGrace}} {
-		if t.d <= 0 {
-			fmt.Fprintf(stderr, "sfbtrace analyze: invalid --%s %v (want a positive duration, e.g. 90s)\n", t.name, t.d)
+	for _, t := range timeouts {
+		if *t.d <= 0 {
+			fmt.Fprintf(stderr, "sfbtrace analyze: invalid --%s %v (want a positive duration, e.g. 90s)\n", t.name, *t.d)
 			return exitUsage
 		}
 	}
-	opts := analyze.Options{MaxFlows: o.maxFlows, Workers: o.workers,
-		NoFlowList: o.format == "table" && !o.flows,
-		UDPTimeout: o.timeouts.UDPTimeout, DNSTimeout: o.timeouts.DNSTimeout, MediaTimeout: o.timeouts.MediaTimeout, TCPTimeout: o.timeouts.TCPTimeout,
-		TCPOpenTimeout: o.timeouts.TCPOpenTimeout, CloseGrace: o.timeouts.CloseGrace}
+	opts.NoFlowList = o.format == "table" && !o.flows
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)
 		if err != nil {
