@@ -109,10 +109,8 @@ const (
 const _ = uint(batchBytes - capture.MaxPacket)
 
 func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*Report, error) {
-	shardOpts := opts
-	if opts.MaxFlows > 0 {
-		shardOpts.MaxFlows = (opts.MaxFlows + n - 1) / n
-	}
+	opts = opts.WithDefaults()
+	shardOpts := shardOptions(opts, n)
 	shards := make([]*Analyzer, n)
 	work := make([]chan *batch, n)
 	free := make([]chan *batch, n)
@@ -193,10 +191,19 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		}
 	}
 	a := mergeShards(shards)
+	a.opts.MaxFlows = opts.MaxFlows // the report speaks of the whole bound
 	if err != nil {
 		a.addNote(0, "read", err.Error())
 	}
 	return a.finishRun(src, stopped), nil
+}
+
+// shardOptions are one worker's options: its share of the flow bound
+// (defaults applied first, or each shard would take the whole default).
+func shardOptions(opts Options, n int) Options {
+	opts = opts.WithDefaults()
+	opts.MaxFlows = (opts.MaxFlows + n - 1) / n
+	return opts
 }
 
 // warmGroup is how many packets warm prepares at once: enough misses to

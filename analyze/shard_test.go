@@ -3,8 +3,11 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sfbtrace/sfbtrace/capture"
 	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
@@ -87,5 +90,28 @@ func TestFlowHashSymmetric(t *testing.T) {
 	}
 	if _, dns := flowHash(1, udpPacket(t, "192.168.1.10", "192.168.1.1", 40000, 53, nil)); !dns {
 		t.Fatal("a DNS query is not marked for shard 0")
+	}
+}
+
+// TestShardOptions: the workers share the flow bound, the default one too
+// (each worker once took the whole default, doubling it with two).
+func TestShardOptions(t *testing.T) {
+	if got := shardOptions(Options{}, 2).MaxFlows; got != defaultMaxFlows/2 {
+		t.Errorf("default bound, 2 workers: %d a worker, want %d", got, defaultMaxFlows/2)
+	}
+	if got := shardOptions(Options{MaxFlows: 41}, 2).MaxFlows; got != 21 {
+		t.Errorf("--max-flows 41, 2 workers: %d a worker, want 21", got)
+	}
+	// The report names the whole bound, not a worker's share.
+	var frames [][]byte
+	for i := range 100 {
+		frames = append(frames, tcpPacket(t, fmt.Sprintf("10.1.0.%d", 1+i), "52.112.0.10", uint16(40000+i), 443, true, false, nil))
+	}
+	rep, err := Run(context.Background(), openPcap(t, pcapFile(frames, time.Millisecond)), Options{Workers: 2, MaxFlows: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Flows) > 40 || !slices.ContainsFunc(rep.Capture.Warnings, func(w string) bool { return strings.Contains(w, "flow table full (40 flows)") }) {
+		t.Errorf("%d flows kept, warnings %q: want at most 40 and the bound of 40 named", len(rep.Flows), rep.Capture.Warnings)
 	}
 }
