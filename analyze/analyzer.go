@@ -17,7 +17,8 @@ type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
 	// MaxFlows bounds the flow records held (memory). Past three quarters
 	// of it, finished flows fold into look-alikes (fold.go); at it, new
-	// flows are not tracked (counted as evicted). 0 = 250 000.
+	// flows are not tracked (counted as evicted). 0 = 500 000, shared by
+	// the workers.
 	MaxFlows int
 	Workers  int // flow-table shards (goroutines); 0 = GOMAXPROCS
 	// NoFlowList leaves Report.Flows empty (the class totals, findings
@@ -45,7 +46,7 @@ type Options struct {
 // flows get 10 minutes: SIP over UDP re-registers every ~5 minutes (sip.pcap
 // idles 287 s) and tshark's conversations, our oracle, never split them.
 const (
-	defaultMaxFlows   = 250000
+	defaultMaxFlows   = 500000
 	defaultUDPTimeout = 10 * time.Minute
 	defaultDNSTimeout = 30 * time.Second // a resolver reuses a port later for another query
 	// Media never idles that long: RTCP and ICE consent checks (RFC 7675)
