@@ -79,7 +79,7 @@ run tshark tshark -n -q -z conv,tcp -z conv,udp -r "$CORPUS"
 
 echo "corpus: $CORPUS, $bytes bytes, $packets packets; $(nproc) cores; $(date -u +%F); median of $RUNS runs"
 echo
-echo "| tool | wall s | Mpps | MB/s | max RSS MB | wall vs sfbtrace |"
+echo "| tool | wall s | Mpps | MB/s | max RSS MiB | wall vs sfbtrace |"
 echo "|---|---:|---:|---:|---:|---:|"
 for t in sfbtrace bareloop ndpiReader tshark; do
   awk -v t="$t" -v w="${WALL[$t]}" -v r="${RSS[$t]}" -v p="$packets" -v b="$bytes" -v s="${WALL[sfbtrace]}" \
@@ -87,4 +87,4 @@ for t in sfbtrace bareloop ndpiReader tshark; do
 done
 echo
 awk -v s="${WALL[sfbtrace]}" -v p="$PAIR" -v n="${WALL[ndpiReader]}" -v t="${WALL[tshark]}" -v r="${RSS[sfbtrace]}" 'BEGIN {
-  printf "targets: sfbtrace/bare loop %.2fx (median of pairwise ratios; <= 1.5x), tshark/sfbtrace %.1fx (>= 40x), ndpiReader/sfbtrace %.1fx (>= 4x), sfbtrace RSS %.0f MB (<= 150 MB)\n", p, t/s, n/s, r/1024 }'
+  printf "targets: sfbtrace/bare loop %.2fx (median of pairwise ratios; <= 1.5x), tshark/sfbtrace %.1fx (>= 40x), ndpiReader/sfbtrace %.1fx (>= 4x), sfbtrace RSS %.0f MiB (<= 150 MB)\n", p, t/s, n/s, r/1024 }'
