@@ -15,10 +15,10 @@ import (
 // Options tune an analysis. The zero value is usable.
 type Options struct {
 	Endpoints *Endpoints // nil = embedded snapshot
-	// MaxFlows bounds the flow records held (memory). Past three quarters
-	// of it, finished flows fold into look-alikes (fold.go); at it, new
-	// flows are not tracked (counted as evicted). 0 = 500 000, shared by
-	// the workers.
+	// MaxFlows bounds the flow records held (memory). Past a quarter of
+	// it, finished flows fold into look-alikes (fold.go), so the rest is
+	// room for live flows; at it, new flows are not tracked (counted as
+	// evicted). 0 = 500 000, shared by the workers.
 	MaxFlows int
 	Workers  int // flow-table shards (goroutines); 0 = GOMAXPROCS
 	// NoFlowList leaves Report.Flows empty (the class totals, findings
@@ -48,15 +48,22 @@ type Options struct {
 const (
 	defaultMaxFlows   = 500000
 	defaultUDPTimeout = 10 * time.Minute
-	defaultDNSTimeout = 30 * time.Second // a resolver reuses a port later for another query
-	// Media never idles that long: RTCP and ICE consent checks (RFC 7675)
-	// run every few seconds even on hold or mute.
-	defaultMediaTimeout   = time.Minute
-	defaultTCPTimeout     = 9 * time.Hour
-	defaultTCPOpenTimeout = 2 * time.Minute
+	// An unanswered query: resolvers retry within seconds. A flow whose
+	// queries were all answered gets only the close grace (timeout).
+	defaultDNSTimeout = 30 * time.Second
+	// Live media never idles that long: RTCP and ICE consent checks run
+	// every ~5 s even on hold or mute, and consent expires after 30 s
+	// without an answer (RFC 7675), when the agent stops sending. The
+	// longest gap between STUN retransmissions is 16 s (RFC 5389).
+	defaultMediaTimeout = 30 * time.Second
+	defaultTCPTimeout   = 9 * time.Hour
+	// The longest gap between SYN retransmissions of common stacks is 32 s
+	// (Linux tcp_syn_retries=6: 1, 2, 4, 8, 16, 32 s; Windows waits 3, 6
+	// and 12 s at most): every attempt of one connect stays one flow.
+	defaultTCPOpenTimeout = 40 * time.Second
 	defaultCloseGrace     = 10 * time.Second
 	expiryEvery           = 1 << 15    // packets between expiry scans, at least
-	expiryStep            = int64(5e9) // capture time between expiry scans, at least (ns)
+	expiryStep            = int64(1e9) // capture time between expiry scans, at least (ns)
 )
 
 // Analyzer turns packets into flows, then (Finish) into a Report. It is not
@@ -138,7 +145,7 @@ func New(opts Options) *Analyzer {
 	}
 	opts = opts.WithDefaults()
 	a := &Analyzer{
-		foldFrom:    opts.MaxFlows * 3 / 4,
+		foldFrom:    foldFrom(opts.MaxFlows),
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
@@ -182,6 +189,12 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 	case f.closed:
 		return int64(a.opts.CloseGrace)
 	case f.Proto == protoUDP && f.onPort(53):
+		if q := f.Dir[c2s].Packets; q > 0 && f.Dir[s2c].Packets >= q {
+			// Every query answered: the exchange is over, as after a FIN.
+			// Most of a gateway's flows are these; holding each for the
+			// DNS timeout would triple the live table.
+			return int64(a.opts.CloseGrace)
+		}
 		return int64(a.opts.DNSTimeout)
 	case f.Proto == protoUDP && f.pl.media:
 		return int64(a.opts.MediaTimeout)
@@ -274,6 +287,7 @@ func (a *Analyzer) Add(p *capture.Packet) {
 	}
 	switch r.proto {
 	case protoTCP, protoUDP:
+		a.dnsPacket(r, p.Frame, ts)
 		a.addFlowPacket(p, ts, r)
 	case protoICMP, protoICMPv6:
 		a.addICMP(p, ts, r)

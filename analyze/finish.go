@@ -166,7 +166,7 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 	}
 	if a.flowsFolded > 0 {
 		cs.FlowsFolded = a.flowsFolded
-		cs.Warnings = append(cs.Warnings, fmt.Sprintf("%d finished flows beyond %d held were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows (raise --max-flows to list them)", a.flowsFolded, a.opts.MaxFlows*3/4))
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("%d finished flows beyond %d held were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows (raise --max-flows to list them)", a.flowsFolded, foldFrom(a.opts.MaxFlows)))
 	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted

@@ -1,7 +1,7 @@
 package analyze
 
 // Folding bounds memory on captures with more flows than --max-flows can
-// hold. Until a shard holds three quarters of its share, every flow is kept
+// hold. Until a shard holds a quarter of its share, every flow is kept
 // (and the report is exactly what it would be without a bound). Past that,
 // a flow that finishes (its timeout passed as the capture streamed by) and
 // looks like one already kept — same class, names, server port, service
@@ -11,6 +11,11 @@ package analyze
 // representative ("N more"), and its slot is reused. Flows with details a
 // finding quotes one by one (ICMP errors, resets after data, TLS alerts,
 // STUN errors, poor RTP quality, HTTP or SIP facts) are never folded.
+
+// foldFrom is the number of flows held past which finished flows fold. A
+// quarter of the bound: the other three quarters are room for live flows,
+// which cannot fold (a busy gateway keeps 150 000 live at once).
+func foldFrom(maxFlows int) int { return maxFlows / 4 }
 
 // foldTotals are the flows folded into a representative.
 type foldTotals struct {

@@ -64,8 +64,7 @@ func (s *payloadState) observe(a *Analyzer, f *Flow, side int, frame, ts int64, 
 func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
 	if f.onPort(53) {
-		a.dns.observe(p, false, frame, ts)
-		return
+		return // read by dnsPacket, in every shard
 	}
 	if s.rtpS != nil && len(p) > 0 && p[0]&0xC0 == 0x80 {
 		// A known media flow: RTPStats parses RTP/RTCP itself, so the
@@ -132,8 +131,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	}
 	sp := f.serverPort()
 	if sp == 53 {
-		a.dns.observe(p, true, frame, ts)
-		return
+		return // read by dnsPacket, in every shard
 	}
 	// STUN/TURN over TCP: on 3478-3481, or SfB's pseudo-TLS then MS-TURN
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
@@ -522,8 +520,10 @@ func (s *payloadState) tls() *tlsFacts { return s.freeze().tls }
 // http returns the first plain HTTP request (CONNECT to a proxy), or nil.
 func (s *payloadState) http() *httpFacts { return s.httpF }
 
-// dnsState maps answered addresses to the names clients looked up. All DNS
-// flows hash to shard 0 (see flowHash), so one table sees every lookup.
+// dnsState maps answered addresses to the names clients looked up. Every
+// shard reads every DNS packet, its own and copies of the others' (see
+// dnsPacket), in capture order: each table is the same whatever the worker
+// count, and shard 0's is the one reported.
 type dnsState struct {
 	t *proto.DNSTable
 }
@@ -535,21 +535,29 @@ func (d *dnsState) observe(p []byte, tcp bool, frame, ts int64) {
 	d.t.Observe(p, tcp, int(frame), time.Unix(0, ts))
 }
 
+// dnsPacket reads a decoded packet to or from port 53 into the name table.
+// The shard that owns the flow and the shards given a copy (observeDNS)
+// read it the same way.
+func (a *Analyzer) dnsPacket(r *decodeResult, frame, ts int64) {
+	if len(r.payload) > 0 && (r.srcPort == 53 || r.dstPort == 53) {
+		a.dns.observe(r.payload, r.proto == protoTCP, frame, ts)
+	}
+}
+
 // observeDNS reads a DNS packet that belongs to another shard into this
-// shard's name table only: flows folded here (fold.go) are then named as
-// shard 0 names them. Shard 0 counts the packet and reports its problems.
+// shard's name table only: flows here are then named as shard 0 names
+// them. The owning shard counts the packet and reports its problems.
 func (a *Analyzer) observeDNS(p *capture.Packet) {
-	defer func() { _ = recover() }() // shard 0 reports a bug on this packet
+	defer func() { _ = recover() }() // the owning shard reports a bug on this packet
 	r := &a.res
-	if a.dec.decode(p.LinkType, p.Data, p.Length, r) != decodedOK || len(r.payload) == 0 ||
-		(r.proto != protoUDP && r.proto != protoTCP) || (r.srcPort != 53 && r.dstPort != 53) {
+	if a.dec.decode(p.LinkType, p.Data, p.Length, r) != decodedOK || (r.proto != protoUDP && r.proto != protoTCP) {
 		return
 	}
 	var ts int64
 	if !p.Timestamp.IsZero() {
 		ts = p.Timestamp.UnixNano()
 	}
-	a.dns.observe(r.payload, r.proto == protoTCP, p.Frame, ts)
+	a.dnsPacket(r, p.Frame, ts)
 }
 
 func (d *dnsState) nameFor(a netip.Addr) string {

@@ -165,7 +165,7 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 	}
 	stopped, err := readAll(ctx, src, func(p *capture.Packet) {
 		h, dns := flowHash(p.LinkType, p.Data)
-		w := shardOf(h, dns, n)
+		w := shardOf(h, n)
 		put(w, p, h, false)
 		if dns {
 			for i := range n {
@@ -414,12 +414,9 @@ func addrHash(ip []byte, port uint16) uint64 {
 	return endpointHash(binary.LittleEndian.Uint64(ip), binary.LittleEndian.Uint64(ip[8:]), port)
 }
 
-// shardOf picks a packet's worker. Every DNS flow goes to shard 0: one
-// table maps addresses to names, whatever the worker count. The high bits
+// shardOf picks a packet's worker. DNS flows spread like the others:
+// every shard reads every DNS answer anyway (see observeDNS). The high bits
 // are used because the index takes its slot from the low ones.
-func shardOf(h uint64, dns bool, n int) int {
-	if dns {
-		return 0
-	}
+func shardOf(h uint64, n int) int {
 	return int((h >> 32) % uint64(n))
 }

@@ -51,7 +51,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.endpoints, "endpoints", "", "Office 365 endpoint JSON `FILE` (Microsoft's format) instead of the embedded snapshot")
 	fs.StringArrayVarP(&o.readFiles, "read", "r", nil, "read packets from `FILE` (like tcpdump -r; may repeat)")
 	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on a terminal for large files")
-	fs.IntVar(&opts.MaxFlows, "max-flows", opts.MaxFlows, "bound on flow records held (memory); past 3/4 of it finished flows fold into look-alikes")
+	fs.IntVar(&opts.MaxFlows, "max-flows", opts.MaxFlows, "bound on flow records held (memory); past a quarter of it finished flows fold into look-alikes")
 	fs.IntVar(&opts.Workers, "workers", 0, "flow-table workers (0 = one per CPU)")
 	timeouts := []struct {
 		name string
@@ -59,11 +59,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		help string
 	}{
 		{"udp-timeout", &opts.UDPTimeout, "a UDP flow silent this long (capture time) is finished; a later packet starts a new flow"},
-		{"dns-timeout", &opts.DNSTimeout, "the same for DNS over UDP"},
+		{"dns-timeout", &opts.DNSTimeout, "the same for DNS over UDP with a query unanswered (answered: the close grace)"},
 		{"media-timeout", &opts.MediaTimeout, "the same for UDP media (STUN or RTP seen)"},
 		{"tcp-timeout", &opts.TCPTimeout, "the same for an established TCP connection (the idle-cut finding needs it long)"},
 		{"tcp-open-timeout", &opts.TCPOpenTimeout, "the same for a TCP handshake that never completed"},
-		{"close-grace", &opts.CloseGrace, "how long a TCP connection is kept after FIN or RST, for late packets"},
+		{"close-grace", &opts.CloseGrace, "how long a flow is kept after FIN or RST (or DNS answered), for late packets"},
 	}
 	for _, t := range timeouts {
 		fs.DurationVar(t.d, t.name, *t.d, t.help)
