@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -104,7 +105,8 @@ type Analyzer struct {
 	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
 	sink        uint64           // keeps warm's loads from being optimised away
 
-	foldFrom    int               // flows held past which finished flows fold (fold.go)
+	foldAt      int64             // flows in the capture (all shards) past which finished flows fold (fold.go)
+	created     *atomic.Int64     // flows created so far, shared by the shards
 	folds       map[foldKey]int32 // look-alike representatives, once folding started
 	flowsFolded int64
 	debug       string // first internal error's stack, for -debug output
@@ -145,7 +147,8 @@ func New(opts Options) *Analyzer {
 	}
 	opts = opts.WithDefaults()
 	a := &Analyzer{
-		foldFrom:    foldFrom(opts.MaxFlows),
+		foldAt:      int64(foldFrom(opts.MaxFlows)),
+		created:     new(atomic.Int64),
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
@@ -206,6 +209,12 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 	return int64(a.opts.TCPOpenTimeout)
 }
 
+// timedOut reports whether f has been silent past its timeout at capture
+// time now (flows without timestamps never time out).
+func (a *Analyzer) timedOut(f *Flow, now int64) bool {
+	return f.Last != 0 && now-f.Last > a.timeout(f)
+}
+
 // expire finishes every flow silent for longer than its timeout at capture
 // time now: payload parsers are released and the flow leaves the index (a
 // later packet of the same 5-tuple starts a new flow, exactly as the
@@ -214,7 +223,7 @@ func (a *Analyzer) timeout(f *Flow) int64 {
 func (a *Analyzer) expire(now int64) {
 	var done []int32
 	a.index.each(func(idx int32) {
-		if f := a.flows.get(idx); f.Last != 0 && now-f.Last > a.timeout(f) {
+		if a.timedOut(a.flows.get(idx), now) {
 			done = append(done, idx)
 		}
 	})
@@ -406,6 +415,7 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet, ts int64, r *decodeResult) {
 	f.Key = key
 	f.Proto = r.proto
+	a.created.Add(1)
 	f.pl.lean = a.opts.NoFlowList
 	if r.proto == protoTCP {
 		f.tcp = new(tcpState)

@@ -28,6 +28,7 @@ type judged struct {
 // Finish expires every flow, classifies, runs the detectors and returns the
 // report. info (may be nil) describes the inputs.
 func (a *Analyzer) Finish(info *capture.Info) *Report {
+	a.refold()
 	nflows := a.flowCount()
 	if a.opts.NoFlowList {
 		nflows = 0
@@ -166,7 +167,7 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 	}
 	if a.flowsFolded > 0 {
 		cs.FlowsFolded = a.flowsFolded
-		cs.Warnings = append(cs.Warnings, fmt.Sprintf("%d finished flows beyond %d held were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows (raise --max-flows to list them)", a.flowsFolded, foldFrom(a.opts.MaxFlows)))
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("more than %d flows (a quarter of --max-flows): %d flows were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows (raise --max-flows to list them)", foldFrom(a.opts.MaxFlows), a.flowsFolded))
 	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted

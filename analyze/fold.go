@@ -1,10 +1,10 @@
 package analyze
 
 // Folding bounds memory on captures with more flows than --max-flows can
-// hold. Until a shard holds a quarter of its share, every flow is kept
-// (and the report is exactly what it would be without a bound). Past that,
-// a flow that finishes (its timeout passed as the capture streamed by) and
-// looks like one already kept — same class, names, server port, service
+// hold. Until the capture has had a quarter of the bound in flows (all
+// shards counted), every flow is kept (and the report is exactly what it
+// would be without a bound). Past that, a flow that finishes (its timeout
+// passed as the capture streamed by) and looks like one already kept — same class, names, server port, service
 // area, client media port range, state and payload outcome — is folded into
 // that representative: its packets and bytes go to the class totals, its
 // count to the representative's row and to the findings that list the
@@ -12,9 +12,11 @@ package analyze
 // finding quotes one by one (ICMP errors, resets after data, TLS alerts,
 // STUN errors, poor RTP quality, HTTP or SIP facts) are never folded.
 
-// foldFrom is the number of flows held past which finished flows fold. A
-// quarter of the bound: the other three quarters are room for live flows,
-// which cannot fold (a busy gateway keeps 150 000 live at once).
+// foldFrom is the number of flows in the capture past which finished flows
+// fold. A quarter of the bound: the other three quarters are room for live
+// flows, which cannot fold (a busy gateway keeps 150 000 live at once).
+// Finish then folds the rest the same way (refold), so the report does not
+// depend on the worker count.
 func foldFrom(maxFlows int) int { return maxFlows / 4 }
 
 // foldTotals are the flows folded into a representative.
@@ -48,7 +50,7 @@ func (f *Flow) foldedFlows() int64 {
 func (a *Analyzer) finished(idx int32) {
 	f := a.flows.get(idx)
 	f.pl.freeze()
-	if a.flows.len() < a.foldFrom {
+	if a.created.Load() < a.foldAt {
 		return
 	}
 	key, ok := a.foldKeyOf(f)
@@ -63,15 +65,12 @@ func (a *Analyzer) finished(idx int32) {
 		a.folds[key] = idx // kept: later look-alikes fold into it
 		return
 	}
-	r := a.flows.get(rep)
-	if r.folded == nil {
-		r.folded = new(foldTotals)
+	if f.FirstFrame < a.flows.get(rep).FirstFrame {
+		// The earliest look-alike stays, whatever finished first: refold
+		// then finds the same one for any worker count.
+		a.folds[key], rep, idx = idx, idx, rep
 	}
-	r.folded.flows++
-	for d := range f.Dir {
-		r.folded.packets[d] += f.Dir[d].Packets
-		r.folded.bytes[d] += f.Dir[d].Bytes
-	}
+	foldInto(a.flows.get(rep), a.flows.get(idx))
 	a.flows.release(idx)
 	a.flowsFolded++
 }
@@ -128,4 +127,72 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 	a.judge(&j, f, 0)
 	k.class, k.sni, k.dnsName, k.evidence = j.Class, j.SNI, j.DNSName, j.evidence
 	return k, true
+}
+
+// refold makes folding independent of the worker count and of when each
+// flow finished. Which flows folded while streaming depends on both (each
+// shard keeps the earliest look-alike that had finished in it); once the capture
+// has had foldFrom flows, every foldable flow that had finished by the end
+// of the capture (as the ones folded while streaming had) folds into the
+// look-alike with the lowest first frame, and the totals are sums. Flows
+// still live at the end stay individual: a detector may find them too
+// recent to judge. Below that count nothing folded anywhere, as the shards fold
+// only past it (a shared counter).
+func (a *Analyzer) refold() {
+	if a.created.Load() < a.foldAt {
+		return
+	}
+	type held struct {
+		st  *flowStore
+		idx int32
+	}
+	reps := map[foldKey]held{}
+	a.flowsFolded = 0
+	for _, st := range append([]*flowStore{&a.flows}, a.merged...) {
+		for i := range int32(st.n) {
+			f := st.get(i)
+			if f.Proto == 0 {
+				continue
+			}
+			a.flowsFolded += f.foldedFlows()
+			if !a.timedOut(f, a.end) {
+				continue
+			}
+			key, ok := a.foldKeyOf(f)
+			if !ok {
+				continue
+			}
+			h := held{st, i}
+			r, found := reps[key]
+			if !found {
+				reps[key] = h
+				continue
+			}
+			if f.FirstFrame < r.st.get(r.idx).FirstFrame {
+				reps[key], r, h = h, h, r
+			}
+			foldInto(r.st.get(r.idx), h.st.get(h.idx))
+			h.st.release(h.idx)
+			a.flowsFolded++
+		}
+	}
+}
+
+// foldInto adds flow f and the flows folded into it to rep's totals.
+func foldInto(rep, f *Flow) {
+	if rep.folded == nil {
+		rep.folded = new(foldTotals)
+	}
+	rep.folded.flows++
+	for d := range f.Dir {
+		rep.folded.packets[d] += f.Dir[d].Packets
+		rep.folded.bytes[d] += f.Dir[d].Bytes
+	}
+	if o := f.folded; o != nil {
+		rep.folded.flows += o.flows
+		for d := range o.packets {
+			rep.folded.packets[d] += o.packets[d]
+			rep.folded.bytes[d] += o.bytes[d]
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -99,8 +100,8 @@ func TestFoldKeySTUN(t *testing.T) {
 }
 
 // TestFoldShardedNamesFromDNS: with two workers, flows hashed to the shard
-// that does not own DNS are still named (and so classed) by the answers
-// when they fold: every shard reads every DNS answer.
+// that does not own the DNS flow are still named (and so classed) by the
+// answers when they fold: every shard reads every DNS answer.
 func TestFoldShardedNamesFromDNS(t *testing.T) {
 	dns := layers.DNS{ID: 7, QR: true, RD: true, RA: true, ResponseCode: layers.DNSResponseCodeNoErr,
 		Questions: []layers.DNSQuestion{{Name: []byte("sipdir.online.lync.com"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
@@ -140,6 +141,71 @@ func TestFoldShardedNamesFromDNS(t *testing.T) {
 	for _, c := range bounded.Classes {
 		if (c.Class == ClassHTTPS || c.Class == ClassSIP) && c.Flows != 150 {
 			t.Errorf("%s: %d flows, want 150 (flows to the named and the unnamed server folded together?)", c.Class, c.Flows)
+		}
+	}
+}
+
+// TestFoldSameForAnyWorkerCount: which flows fold while streaming depends
+// on the shards (each keeps the first look-alike that finished in it, and
+// finishes flows at its own scans); the report must not. Past the fold
+// threshold, every foldable flow finished by the end folds into the
+// look-alike with the lowest first frame.
+func TestFoldSameForAnyWorkerCount(t *testing.T) {
+	var pkts [][]byte
+	late := map[int][][]byte{} // packets of long flows, by the iteration they go out at
+	for i := 0; i < 600; i++ {
+		pkts = append(pkts, late[i]...)
+		if i == 200 || i == 205 || i == 210 {
+			// Three look-alike video flows after folding started: the
+			// first lasts longest, a packet a second, so the others
+			// finish first; one worker keeps the second, a worker
+			// without it the first, unless the earliest always stays.
+			cli := fmt.Sprintf("10.9.0.%d", i-190)
+			up := udpPacket(t, cli, "52.113.0.30", 50030, 3480, []byte{1, 2, 3})
+			pkts = append(pkts, up, udpPacket(t, "52.113.0.30", cli, 3480, 50030, []byte{4, 5, 6}))
+			for k := i + 10; i == 200 && k < 260; k += 10 {
+				late[k] = append(late[k], up)
+			}
+		}
+		cli := fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200)
+		switch i % 5 {
+		case 0: // blocked, to one of three servers
+			pkts = append(pkts, tcpPacket(t, cli, fmt.Sprintf("52.112.0.%d", 10+i%3), uint16(40000+i), 443, true, false, nil))
+		case 1: // refused
+			pkts = append(pkts, tcpPacket(t, cli, "52.112.0.11", uint16(40000+i), 5223, true, false, nil),
+				rstPacket(t, "52.112.0.11", cli, 5223, uint16(40000+i)))
+		case 2: // media both ways
+			pkts = append(pkts, udpPacket(t, cli, "52.113.0.20", uint16(50000+i%20), 3478, []byte{1, 2, 3}),
+				udpPacket(t, "52.113.0.20", cli, 3478, uint16(50000+i%20), []byte{4, 5, 6}))
+
+		case 3: // unanswered UDP to the relays
+			pkts = append(pkts, udpPacket(t, cli, "52.113.0.21", 50012, 3479, []byte{7, 8}))
+		case 4: // DNS query and answer
+			q := []byte{byte(i), byte(i >> 8), 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0}
+			pkts = append(pkts, udpPacket(t, cli, "10.0.0.53", uint16(30000+i), 53, q),
+				udpPacket(t, "10.0.0.53", cli, 53, uint16(30000+i), append([]byte{byte(i), byte(i >> 8), 0x81, 0x80}, q[4:]...)))
+		}
+	}
+	file := pcapFile(pkts, 100*time.Millisecond)
+	report := func(workers int) []byte {
+		rep, err := Run(context.Background(), openPcap(t, file), Options{Workers: workers, MaxFlows: 700,
+			TCPOpenTimeout: 5 * time.Second, UDPTimeout: 2 * time.Second, MediaTimeout: 2 * time.Second, scanEveryPacket: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Capture.FlowsFolded == 0 || rep.Capture.FlowsEvicted != 0 {
+			t.Fatalf("%d workers: folded %d, evicted %d: want some folded, none evicted", workers, rep.Capture.FlowsFolded, rep.Capture.FlowsEvicted)
+		}
+		var b bytes.Buffer
+		if err := Render(&b, rep, RenderOptions{Format: "json"}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	one := report(1)
+	for _, n := range []int{2, 3, 7} {
+		if got := report(n); !bytes.Equal(one, got) {
+			t.Errorf("report with %d workers differs from 1 worker (%d vs %d bytes)", n, len(got), len(one))
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -116,8 +117,10 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 	free := make([]chan *batch, n)
 	cur := make([]*batch, n)
 	var wg sync.WaitGroup
+	created := new(atomic.Int64) // folding starts on the capture's flow count, not a shard's
 	for i := range shards {
 		shards[i] = New(shardOpts)
+		shards[i].created, shards[i].foldAt = created, int64(foldFrom(opts.MaxFlows))
 		work[i] = make(chan *batch, batchesPer)
 		free[i] = make(chan *batch, batchesPer)
 		for j := 0; j < batchesPer; j++ {
