@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -291,12 +292,14 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	if local == j.Server() {
 		sent, recv = recv, sent
 	}
-	pk := fmt.Sprintf("%d packets sent, %d received", sent, recv)
+	// Concatenated, not Sprintf'd: one per call stream, and a gateway
+	// capture has tens of thousands.
+	pk := strconv.FormatInt(sent, 10) + " packets sent, " + strconv.FormatInt(recv, 10) + " received"
 	switch s.Connectivity {
 	case ConnDirect:
-		s.Why = fmt.Sprintf("DIRECT: peer to peer, UDP %s <-> %s (%s)", local, remote, pk)
+		s.Why = "DIRECT: peer to peer, UDP " + local.String() + " <-> " + remote.String() + " (" + pk + ")"
 	case ConnRelay:
-		s.Why = fmt.Sprintf("RELAY: through the relay %s over UDP from %s (%s)", remote, local, pk)
+		s.Why = "RELAY: through the relay " + remote.String() + " over UDP from " + local.String() + " (" + pk + ")"
 	case ConnTCP:
 		why := "no UDP to the relays was tried"
 		if udpTried > 0 {

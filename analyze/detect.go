@@ -385,11 +385,15 @@ func verb(n int, one, many string) string {
 }
 
 // listDesc joins up to max items and says how many more.
-func listDesc(items []string, max int) string {
-	if len(items) <= max {
-		return strings.Join(items, ", ")
+func listDesc(items []string, max int) string { return listDescOf(items, len(items), max) }
+
+// listDescOf is listDesc of n items of which the first (up to max) are
+// given: the rest need not be formatted.
+func listDescOf(items []string, n, max int) string {
+	if n <= max {
+		return strings.Join(items[:n], ", ")
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), len(items)-max)
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:max], ", "), n-max)
 }
 
 var severityRank = map[Severity]int{SeverityError: 0, SeverityWarning: 1, SeverityInfo: 2}

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -98,13 +99,13 @@ func (dc *detectContext) ruleSeverity(j *judged) (string, Severity) {
 	return rule, SeverityError
 }
 
-// servedBy lists distinct server addresses.
-func servedBy(js []*judged) []string {
-	var s []string
-	seen := map[string]bool{}
+// servedBy lists distinct server addresses, in order seen. Typed keys: a
+// finding may cover 100 000 flows and print three addresses.
+func servedBy(js []*judged) []netip.Addr {
+	var s []netip.Addr
+	seen := map[netip.Addr]bool{}
 	for _, j := range js {
-		a := j.Server().Addr().String()
-		if !seen[a] {
+		if a := j.Server().Addr(); !seen[a] {
 			seen[a] = true
 			s = append(s, a)
 		}
@@ -112,18 +113,32 @@ func servedBy(js []*judged) []string {
 	return s
 }
 
+// addrList is listDesc of addresses, formatting only those shown.
+func addrList(as []netip.Addr, max int) string {
+	s := make([]string, min(len(as), max+1))
+	for i := range s {
+		s[i] = as[i].String()
+	}
+	return listDescOf(s, len(as), max)
+}
+
 // destSummary is "52.112.196.42:443 (sipdir.online.lync.com), 52.113.194.132:443".
 func destSummary(js []*judged) string {
-	var s []string
-	seen := map[string]bool{}
+	type dest struct {
+		ap   netip.AddrPort
+		name string
+	}
+	var shown []string
+	seen := map[dest]bool{}
 	for _, j := range js {
-		d := j.serverDesc()
-		if !seen[d] {
+		if d := (dest{j.Server(), j.name()}); !seen[d] {
 			seen[d] = true
-			s = append(s, d)
+			if len(shown) < 4 {
+				shown = append(shown, j.serverDesc())
+			}
 		}
 	}
-	return listDesc(s, 4)
+	return listDescOf(shown, len(seen), 4)
 }
 
 // groupByRule splits flows by the rule that covers them and emits one
@@ -248,7 +263,7 @@ func detectTCPRefused(dc *detectContext) []Finding {
 		func(j *judged) int64 { return j.Dir[c2s].First },
 		func(js []*judged, rule string, in bool) (string, string, string) {
 			var parts []string
-			for _, j := range js {
+			for _, j := range js[:min(len(js), 6)] { // the ones the detail shows
 				s := fmt.Sprintf("%s: %s, RST %s", j.pairDesc(), plural(j.tcp.synCount, "SYN"), hopsDesc(j.tcp.rstTTL))
 				if initialTTL(j.tcp.rstTTL)-int(j.tcp.rstTTL) <= 2 {
 					s += " (sent from next to the client: most likely the local firewall, not the Internet server)"
@@ -259,7 +274,7 @@ func detectTCPRefused(dc *detectContext) []Finding {
 			}
 			title := fmt.Sprintf("TCP %s to %s actively refused", portsDesc(js), ruleScope(rule, in))
 			detail := fmt.Sprintf("%s answered by RST instead of SYN-ACK — a firewall rejects them: %s.",
-				plural(countFlows(js), "connection"), listDesc(parts, 6))
+				plural(countFlows(js), "connection"), listDescOf(parts, len(js), 6))
 			return title, detail, rule
 		})
 }
@@ -371,6 +386,9 @@ func detectTCPReset(dc *detectContext) []Finding {
 				if forgedRST(j) {
 					forged++
 				}
+				if len(parts) == 5 {
+					continue // the detail shows five
+				}
 				parts = append(parts, fmt.Sprintf("%s reset %s, %.1f s after it started, by a RST (frame %d) %s",
 					j.pairDesc(), stageOfReset(j), float64(j.tcp.rstTime-j.First)/1e9, j.tcp.rstFrame, rstFromDesc(j)))
 			}
@@ -378,7 +396,7 @@ func detectTCPReset(dc *detectContext) []Finding {
 			if forged > 0 {
 				title = fmt.Sprintf("Established TCP connections to %s reset by a middlebox", scopeWord(in))
 			}
-			detail := fmt.Sprintf("%s: %s.", plural(countFlows(js), "connection"), listDesc(parts, 5))
+			detail := fmt.Sprintf("%s: %s.", plural(countFlows(js), "connection"), listDescOf(parts, len(js), 5))
 			if forged > 0 && rule != "" {
 				// A device in the path kills the session: inspection.
 				detail += " A device in the path (proxy, IPS, DPI) ends these sessions."

@@ -268,11 +268,11 @@ func portRangeDesc(js []*judged) string {
 
 // flowList is "192.168.1.10:50010 -> 52.114.250.27:3478, ...".
 func flowList(js []*judged, max int) string {
-	s := make([]string, len(js))
-	for i, j := range js {
-		s[i] = fmt.Sprintf("%s -> %s", j.Client(), j.serverDesc())
+	s := make([]string, min(len(js), max+1))
+	for i := range s {
+		s[i] = fmt.Sprintf("%s -> %s", js[i].Client(), js[i].serverDesc())
 	}
-	return listDesc(s, max)
+	return listDescOf(s, len(js), max)
 }
 
 // failed reports a flow that never got an answer (UDP unanswered, TCP S0
@@ -349,7 +349,7 @@ func detectEdgePortRange(dc *detectContext) []Finding {
 	dc.claim(CodeEdgePortRangeBlocked, b.f.Flows)
 	okPorts, badPorts := portsDesc(okAll), portsDesc(badAll)
 	detail := fmt.Sprintf("To the media edge %s, destination ports %s (inside 50000-50059) are answered while %s (50060-59999) fail: %s. The firewall copied the client source range 50000-50059 as the destination range; the edge listens on the whole 50000-59999.",
-		listDesc(servedBy(append(okAll, badAll...)), 3), okPorts, badPorts, flowList(badAll, 6))
+		addrList(servedBy(append(okAll, badAll...)), 3), okPorts, badPorts, flowList(badAll, 6))
 	return []Finding{b.done("Edge destination ports above 50059 blocked", detail, ruleEdgeRange)}
 }
 
@@ -443,6 +443,9 @@ func detectNonO365Destination(dc *detectContext) []Finding {
 		var parts []string
 		for _, j := range set.js {
 			b.add(j, j.First, j.FirstFrame)
+			if len(parts) == 6 {
+				continue // the detail shows six
+			}
 			p := j.pairDesc()
 			if j.DNSName != "" {
 				p += fmt.Sprintf(" — DNS resolved %s to this address", j.DNSName)
@@ -454,7 +457,7 @@ func detectNonO365Destination(dc *detectContext) []Finding {
 			state = "failing"
 		}
 		detail := fmt.Sprintf("%s on Skype/Teams ports or names %s to addresses outside the Office 365 ranges (%s): %s. A proxy, a stale or hijacked DNS answer, or a third-party STUN server.",
-			plural(len(set.js), "flow"), verb(len(set.js), "goes", "go"), state, listDesc(parts, 6))
+			plural(len(set.js), "flow"), verb(len(set.js), "goes", "go"), state, listDescOf(parts, len(set.js), 6))
 		rem := ""
 		if set.sev != SeverityInfo {
 			rem = "Make *.lync.com and *.teams.microsoft.com resolve to the Office 365 ranges (check the DNS resolver and any proxy), then " + lowerFirst(ruleTCP443Skype)

@@ -31,7 +31,6 @@ type rtpStreamFacts struct {
 	Packets     int64
 	Lost        int64
 	Reordered   int64
-	JitterMs    *float64 // nil when the clock rate is unknown
 	// Worst 15 s window (Microsoft's targets: loss < 1 %, jitter < 30 ms).
 	WorstLossPct  float64
 	WorstJitterMs float64

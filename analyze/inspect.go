@@ -347,11 +347,10 @@ func (s *payloadState) freeze() *frozen {
 		ev |= evTLS
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
-		sum := r.Summary()
 		if !s.lean {
-			z.rtpSum = sum.Streams
+			z.rtpSum = r.Summary().Streams
 		}
-		z.rtp = rtpFactsOf(&sum)
+		z.rtp = rtpFactsOf(r)
 		ev |= evRTP
 		z.modality = modalityOf(z.rtp)
 	}
@@ -466,18 +465,16 @@ func tlsFactsOf(sum *proto.TLSSummary) *tlsFacts {
 	return f
 }
 
-func rtpFactsOf(sum *proto.RTPSummary) *rtpFacts {
-	f := &rtpFacts{RTCP: int64(sum.RTCPPackets)}
-	for _, st := range sum.Streams {
-		ssrc, _ := strconv.ParseUint(strings.TrimPrefix(st.SSRC, "0x"), 16, 32)
-		sf := rtpStreamFacts{SSRC: uint32(ssrc), PayloadType: uint8(st.PayloadType), Dir: s2c,
+func rtpFactsOf(r *proto.RTPStats) *rtpFacts {
+	var buf [4]proto.RTPStreamStats // most flows carry 1-2 streams
+	sts := r.AppendStreams(buf[:0])
+	f := &rtpFacts{RTCP: int64(r.RTCPPackets), Streams: make([]rtpStreamFacts, 0, len(sts))}
+	for _, st := range sts {
+		sf := rtpStreamFacts{SSRC: st.SSRC, PayloadType: st.PayloadType, Dir: s2c,
 			Packets: int64(st.Packets), Lost: int64(st.Lost), Reordered: int64(st.Reordered),
-			JitterMs: st.JitterMs, WorstLossPct: st.WorstLossPct15}
-		if st.Direction == "c2s" {
+			WorstLossPct: st.WorstLossPct15, WorstJitterMs: st.WorstJitter15Ms}
+		if st.FromClient {
 			sf.Dir = c2s
-		}
-		if st.WorstJitter15 != nil {
-			sf.WorstJitterMs = *st.WorstJitter15
 		}
 		f.Streams = append(f.Streams, sf)
 	}

@@ -307,25 +307,41 @@ type RTPSummary struct {
 	NotRTP      int                `json:"not_rtp"`
 }
 
-func ms(v float64, clock int) *float64 {
-	x := v / float64(clock) * 1000
-	return &x
+func ms(v float64, clock int) float64 { return v / float64(clock) * 1000 }
+
+// RTPStreamStats are one SSRC's figures as numbers (Summary formats them).
+type RTPStreamStats struct {
+	SSRC            uint32
+	PayloadType     uint8
+	FromClient      bool
+	Packets         int
+	Lost            int // expected - received (RFC 3550 A.3); negative with duplicates
+	Reordered       int
+	Duplicates      int
+	FirstSeq        uint32
+	LastSeq         uint32 // extended
+	ClockRate       int    // 0: unknown, and the jitter figures are 0
+	JitterMs        float64
+	MaxJitterMs     float64
+	MeanJitterMs    float64
+	WorstLossPct15  float64 // worst 15 s window, percent
+	WorstJitter15Ms float64 // highest mean jitter of a 15 s window
 }
 
-// Summary returns the JSON-ready summary of streams with 2 or more packets
-// (allocates; call once per flow). It closes the current 15 s windows.
-func (r *RTPStats) Summary() RTPSummary {
-	out := RTPSummary{RTP: r.Confirmed, RTCPC2S: r.RTCP[1], RTCPS2C: r.RTCP[0], RTCPPackets: r.RTCPPackets, NotRTP: r.NotRTP, Streams: []RTPStreamSummary{}}
+// AppendStreams appends the figures of the streams with 2 or more packets
+// to dst, closing their current 15 s windows on copies (the state is not
+// changed). It allocates nothing beyond dst's growth.
+func (r *RTPStats) AppendStreams(dst []RTPStreamStats) []RTPStreamStats {
 	for i := range r.streams[:r.n] {
 		s := r.streams[i] // copy: closing the window must not change state
 		if s.packets < 2 {
 			continue
 		}
 		s.closeWindow()
-		ss := RTPStreamSummary{
-			SSRC:           fmt.Sprintf("0x%08X", s.ssrc),
-			PayloadType:    int(s.pt),
-			Direction:      "s2c",
+		st := RTPStreamStats{
+			SSRC:           s.ssrc,
+			PayloadType:    s.pt,
+			FromClient:     s.fromClient,
 			Packets:        s.packets,
 			Lost:           int(s.extMax()-s.baseSeq+1) - s.packets,
 			Reordered:      s.reorder,
@@ -335,18 +351,46 @@ func (r *RTPStats) Summary() RTPSummary {
 			ClockRate:      s.clock,
 			WorstLossPct15: s.worstWinLoss * 100,
 		}
-		if s.fromClient {
-			ss.Direction = "c2s"
-		}
 		if s.clock > 0 {
-			ss.JitterMs = ms(s.jitter, s.clock)
-			ss.MaxJitterMs = ms(s.maxJitter, s.clock)
-			ss.WorstJitter15 = ms(s.worstWinJitter, s.clock)
+			st.JitterMs = ms(s.jitter, s.clock)
+			st.MaxJitterMs = ms(s.maxJitter, s.clock)
+			st.WorstJitter15Ms = ms(s.worstWinJitter, s.clock)
 			mean := 0.0
 			if s.nJitter > 0 {
 				mean = s.sumJitter / float64(s.nJitter)
 			}
-			ss.MeanJitterMs = ms(mean, s.clock)
+			st.MeanJitterMs = ms(mean, s.clock)
+		}
+		dst = append(dst, st)
+	}
+	return dst
+}
+
+// Summary returns the JSON-ready summary of streams with 2 or more packets
+// (allocates; call once per flow). It closes the current 15 s windows.
+func (r *RTPStats) Summary() RTPSummary {
+	out := RTPSummary{RTP: r.Confirmed, RTCPC2S: r.RTCP[1], RTCPS2C: r.RTCP[0], RTCPPackets: r.RTCPPackets, NotRTP: r.NotRTP, Streams: []RTPStreamSummary{}}
+	var buf [4]RTPStreamStats
+	for _, st := range r.AppendStreams(buf[:0]) {
+		ss := RTPStreamSummary{
+			SSRC:           fmt.Sprintf("0x%08X", st.SSRC),
+			PayloadType:    int(st.PayloadType),
+			Direction:      "s2c",
+			Packets:        st.Packets,
+			Lost:           st.Lost,
+			Reordered:      st.Reordered,
+			Duplicates:     st.Duplicates,
+			FirstSeq:       st.FirstSeq,
+			LastSeq:        st.LastSeq,
+			ClockRate:      st.ClockRate,
+			WorstLossPct15: st.WorstLossPct15,
+		}
+		if st.FromClient {
+			ss.Direction = "c2s"
+		}
+		if st.ClockRate > 0 {
+			ss.JitterMs, ss.MaxJitterMs, ss.MeanJitterMs = &st.JitterMs, &st.MaxJitterMs, &st.MeanJitterMs
+			ss.WorstJitter15 = &st.WorstJitter15Ms
 		}
 		out.Streams = append(out.Streams, ss)
 	}
