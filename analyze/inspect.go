@@ -24,7 +24,8 @@ type payloadState struct {
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
 	tlsC      *proto.TLSConn
-	tlsSum    *proto.TLSSummary // TLS facts taken when reassembly stopped
+	tlsSum    *proto.TLSSummary // TLS facts taken when reassembly stopped (for the flow list)
+	tlsF      *tlsFacts         // the same without a flow list: the summary is not kept
 	httpF     *httpFacts
 	sipF      *sipFacts
 	rtpS      *proto.RTPStats
@@ -292,7 +293,11 @@ func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
 	if c.HelloSeen || c.ServerHelloSeen {
 		sum := c.Summary()
 		sum.SNI = escapeName(sum.SNI)
-		s.tlsSum = &sum
+		if s.lean {
+			s.tlsF = tlsFactsOf(&sum) // most flows stay live long after their handshake
+		} else {
+			s.tlsSum = &sum
+		}
 		s.pseudo = c.PseudoTLS
 	}
 	if free != nil && len(*free) < tlsFreeMax {
@@ -339,8 +344,11 @@ func (s *payloadState) freeze() *frozen {
 		ev |= evMSTURN
 	}
 	s.stopTLS(nil)
-	if s.tlsSum != nil {
-		z.tls, z.pseudo = tlsFactsOf(s.tlsSum), s.pseudo
+	if s.tlsSum != nil && s.tlsF == nil {
+		s.tlsF = tlsFactsOf(s.tlsSum)
+	}
+	if s.tlsF != nil {
+		z.tls, z.pseudo = s.tlsF, s.pseudo
 		if !s.lean {
 			z.tlsSum = s.tlsSum
 		}
@@ -372,7 +380,7 @@ func (s *payloadState) freeze() *frozen {
 	}
 	s.fz = z
 	s.stunS, s.rtpS = nil, nil
-	s.tlsSum = nil
+	s.tlsSum, s.tlsF = nil, nil
 	return z
 }
 

@@ -49,35 +49,37 @@ func RTPClockRate(pt uint8, ms bool) int {
 }
 
 type rtpStream struct {
-	ssrc       uint32
-	fromClient bool
-	pt         uint8
-	packets    int
-	inOrderRun int
-
-	baseSeq uint32
-	maxSeq  uint16
-	cycles  uint32
-	badSeq  uint32
-	reorder int
-	dups    int
-
-	clock       int
-	first       int64 // arrival of the first packet, ns: keeps the float math precise
+	// 32-bit counts (a stream would need two years at 50 packets/s to
+	// overflow one) keep two streams inline in 272 bytes: a gateway holds
+	// tens of thousands of live media flows.
+	ssrc        uint32
+	fromClient  bool
+	pt          uint8
+	maxSeq      uint16
 	haveTransit bool
-	transit     float64 // arrival (seconds) * clock - RTP timestamp
-	jitter      float64 // RFC 3550 A.8, timestamp units
-	maxJitter   float64
-	sumJitter   float64
-	nJitter     int
+	packets     int32
+	inOrderRun  int32
+	baseSeq     uint32
+	cycles      uint32
+	badSeq      uint32
+	reorder     int32
+	dups        int32
+	clock       int32
+	nJitter     int32
+
+	first     int64   // arrival of the first packet, ns: keeps the float math precise
+	transit   float64 // arrival (seconds) * clock - RTP timestamp
+	jitter    float64 // RFC 3550 A.8, timestamp units
+	maxJitter float64
+	sumJitter float64
 
 	winStart       int64 // ns
 	winExpected    uint32
-	winReceived    int
+	winReceived    int32
 	worstWinLoss   float64 // fraction
 	worstWinJitter float64
 	winJitSum      float64 // jitter samples of the current window, for its mean
-	winJitN        int
+	winJitN        int32
 }
 
 func (s *rtpStream) extMax() uint32 { return s.cycles + uint32(s.maxSeq) }
@@ -188,7 +190,7 @@ func (s *rtpStream) update(h *RTPHeader, now int64, ms bool) {
 	seq := h.Seq
 	if s.packets == 0 {
 		s.baseSeq, s.maxSeq, s.badSeq = uint32(seq), seq, 1<<16+1
-		s.clock = RTPClockRate(h.PayloadType, ms)
+		s.clock = int32(RTPClockRate(h.PayloadType, ms))
 		s.winStart, s.first = now, now
 		s.inOrderRun = 1
 	} else {
@@ -266,7 +268,7 @@ func (s *rtpStream) closeWindow() {
 	expected := s.extMax() - s.baseSeq + 1
 	exp := int(expected - s.winExpected)
 	if exp > 0 {
-		if lost := float64(exp-s.winReceived) / float64(exp); lost > s.worstWinLoss {
+		if lost := float64(exp-int(s.winReceived)) / float64(exp); lost > s.worstWinLoss {
 			s.worstWinLoss = lost
 		}
 	}
@@ -307,7 +309,7 @@ type RTPSummary struct {
 	NotRTP      int                `json:"not_rtp"`
 }
 
-func ms(v float64, clock int) float64 { return v / float64(clock) * 1000 }
+func ms(v float64, clock int32) float64 { return v / float64(clock) * 1000 }
 
 // RTPStreamStats are one SSRC's figures as numbers (Summary formats them).
 type RTPStreamStats struct {
@@ -342,13 +344,13 @@ func (r *RTPStats) AppendStreams(dst []RTPStreamStats) []RTPStreamStats {
 			SSRC:           s.ssrc,
 			PayloadType:    s.pt,
 			FromClient:     s.fromClient,
-			Packets:        s.packets,
-			Lost:           int(s.extMax()-s.baseSeq+1) - s.packets,
-			Reordered:      s.reorder,
-			Duplicates:     s.dups,
+			Packets:        int(s.packets),
+			Lost:           int(s.extMax()-s.baseSeq+1) - int(s.packets),
+			Reordered:      int(s.reorder),
+			Duplicates:     int(s.dups),
 			FirstSeq:       s.baseSeq,
 			LastSeq:        s.extMax(),
-			ClockRate:      s.clock,
+			ClockRate:      int(s.clock),
 			WorstLossPct15: s.worstWinLoss * 100,
 		}
 		if s.clock > 0 {

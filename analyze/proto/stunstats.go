@@ -1,7 +1,9 @@
 package proto
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strings"
 )
@@ -15,10 +17,19 @@ const (
 )
 
 type stunTxn struct {
-	id       [16]byte
+	// A 64-bit digest of the 128-bit id: 12 bytes an entry instead of 20
+	// (a gateway holds tens of thousands of live media flows); ids are
+	// random, so two pending ones of a flow colliding is out of reach.
+	id       uint64
 	method   STUNMethod
 	answered bool
 	used     bool
+}
+
+// txnKey digests a transaction id for the table.
+func txnKey(id *[16]byte) uint64 {
+	a, b := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:])
+	return (a ^ bits.RotateLeft64(b, 29)) * 0x9E3779B97F4A7C15
 }
 
 // STUNStats follows the STUN/TURN/MS-TURN exchange of one flow. The zero
@@ -237,8 +248,9 @@ func (s *STUNStats) observe(fromClient bool, m *STUNMessage, outer bool) {
 
 // addTxn records a request; it reports whether the id was already pending.
 func (s *STUNStats) addTxn(m *STUNMessage) bool {
+	k := txnKey(&m.TxID)
 	for i := range s.txns {
-		if t := &s.txns[i]; t.used && t.id == m.TxID {
+		if t := &s.txns[i]; t.used && t.id == k {
 			return true
 		}
 	}
@@ -246,14 +258,15 @@ func (s *STUNStats) addTxn(m *STUNMessage) bool {
 	if t.used && !t.answered {
 		s.Evicted++
 	}
-	*t = stunTxn{id: m.TxID, method: m.Method, used: true}
+	*t = stunTxn{id: k, method: m.Method, used: true}
 	s.next = (s.next + 1) % stunMaxTxns
 	return false
 }
 
 func (s *STUNStats) answer(m *STUNMessage) {
+	k := txnKey(&m.TxID)
 	for i := range s.txns {
-		if t := &s.txns[i]; t.used && t.id == m.TxID {
+		if t := &s.txns[i]; t.used && t.id == k {
 			if !t.answered {
 				t.answered = true
 				s.Answered++
