@@ -3,7 +3,9 @@ package analyze
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -113,5 +115,40 @@ func TestShardOptions(t *testing.T) {
 	}
 	if len(rep.Flows) > 40 || !slices.ContainsFunc(rep.Capture.Warnings, func(w string) bool { return strings.Contains(w, "flow table full (40 flows)") }) {
 		t.Errorf("%d flows kept, warnings %q: want at most 40 and the bound of 40 named", len(rep.Flows), rep.Capture.Warnings)
+	}
+}
+
+// TestNoFlowListSameReport: without a flow list the analyzer keeps facts
+// instead of per-protocol summaries (TLS facts taken when the handshake
+// ends, RTP figures read as numbers); findings, calls, classes and verdicts
+// must be what the full run says.
+func TestNoFlowListSameReport(t *testing.T) {
+	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no project captures: %v", err)
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			report := func(lean bool) string {
+				src, err := capture.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer src.Close()
+				rep, err := Run(context.Background(), src, Options{NoFlowList: lean})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep.Flows = nil
+				b, err := json.Marshal(rep)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b)
+			}
+			if full, lean := report(false), report(true); full != lean {
+				t.Errorf("report without the flow list differs:\n full %s\n lean %s", full, lean)
+			}
+		})
 	}
 }

@@ -540,3 +540,24 @@ func TestSTUNTeamsAllocateFlow(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", j, want)
 	}
 }
+
+// TestSTUNTxnKeyDistinct: the transaction table keys ids by a digest; ids
+// one byte apart, in either half, must not share a key.
+func TestSTUNTxnKeyDistinct(t *testing.T) {
+	var base [16]byte
+	for i := range base {
+		base[i] = byte(0x11 * i)
+	}
+	seen := map[uint64]int{txnKey(&base): -1}
+	for i := range base {
+		for _, x := range []byte{1, 0x80} {
+			id := base
+			id[i] ^= x
+			k := txnKey(&id)
+			if j, dup := seen[k]; dup {
+				t.Fatalf("ids differing at byte %d and %d share key %#x", i, j, k)
+			}
+			seen[k] = i
+		}
+	}
+}
