@@ -15,17 +15,24 @@ import (
 	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
-func reportJSON(t *testing.T, path string, workers int) []byte {
+// runFile analyzes the capture at path.
+func runFile(t *testing.T, path string, opts Options) *Report {
 	t.Helper()
 	src, err := capture.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	rep, err := Run(context.Background(), src, Options{Workers: workers})
+	rep, err := Run(context.Background(), src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+func reportJSON(t *testing.T, path string, workers int) []byte {
+	t.Helper()
+	rep := runFile(t, path, Options{Workers: workers})
 	var b bytes.Buffer
 	if err := Render(&b, rep, RenderOptions{Format: "json"}); err != nil {
 		t.Fatal(err)
@@ -130,15 +137,7 @@ func TestNoFlowListSameReport(t *testing.T) {
 	for _, p := range paths {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			report := func(lean bool) string {
-				src, err := capture.Open(p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer src.Close()
-				rep, err := Run(context.Background(), src, Options{NoFlowList: lean})
-				if err != nil {
-					t.Fatal(err)
-				}
+				rep := runFile(t, p, Options{NoFlowList: lean})
 				rep.Flows = nil
 				b, err := json.Marshal(rep)
 				if err != nil {
