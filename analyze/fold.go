@@ -4,13 +4,14 @@ package analyze
 // hold. Until the capture has had a quarter of the bound in flows (all
 // shards counted), every flow is kept (and the report is exactly what it
 // would be without a bound). Past that, a flow that finishes (its timeout
-// passed as the capture streamed by) and looks like one already kept — same class, names, server port, service
-// area, client media port range, state and payload outcome — is folded into
-// that representative: its packets and bytes go to the class totals, its
-// count to the representative's row and to the findings that list the
-// representative ("N more"), and its slot is reused. Flows with details a
-// finding quotes one by one (ICMP errors, resets after data, TLS alerts,
-// STUN errors, poor RTP quality, HTTP or SIP facts) are never folded.
+// passed as the capture streamed by) and looks like one already kept —
+// same class, names, server port, service area, client media port range,
+// state and payload outcome — is folded into that representative: its
+// packets and bytes go to the class totals, its count to the
+// representative's row and to the findings that list the representative
+// ("N more"), and its slot is reused. Flows with details a finding quotes
+// one by one (ICMP errors, resets after data, TLS alerts, STUN errors, poor
+// RTP quality, HTTP or SIP facts) are never folded.
 
 // foldFrom is the number of flows in the capture past which finished flows
 // fold. A quarter of the bound: the other three quarters are room for live
@@ -131,13 +132,13 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 
 // refold makes folding independent of the worker count and of when each
 // flow finished. Which flows folded while streaming depends on both (each
-// shard keeps the earliest look-alike that had finished in it); once the capture
-// has had foldFrom flows, every foldable flow that had finished by the end
-// of the capture (as the ones folded while streaming had) folds into the
-// look-alike with the lowest first frame, and the totals are sums. Flows
-// still live at the end stay individual: a detector may find them too
-// recent to judge. Below that count nothing folded anywhere, as the shards fold
-// only past it (a shared counter).
+// shard keeps the earliest look-alike that had finished in it); once the
+// capture has had foldFrom flows, every foldable flow that had finished by
+// the end of the capture (as the ones folded while streaming had) folds
+// into the look-alike with the lowest first frame, and the totals are sums.
+// Flows still live at the end stay individual: a detector may find them
+// too recent to judge. Below that count nothing folded anywhere: the
+// shards fold only past it (a shared counter).
 func (a *Analyzer) refold() {
 	if a.created.Load() < a.foldAt {
 		return

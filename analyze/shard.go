@@ -95,7 +95,9 @@ func (b *batch) warm(from, to int, a *Analyzer) {
 	var sink byte
 	for i := from; i < to; i++ {
 		r := &b.recs[i]
-		sink += b.buf[r.off]
+		if r.n > 0 { // an empty packet last in a batch has no byte to touch
+			sink += b.buf[r.off]
+		}
 		if r.n > 64 {
 			sink += b.buf[r.off+64]
 		}

@@ -151,3 +151,19 @@ func TestNoFlowListSameReport(t *testing.T) {
 		})
 	}
 }
+
+// TestShardedEmptyPacketLast: a worker touches each packet's first byte
+// before decoding a group; an empty packet that ends a batch has none, and
+// must be counted, not crash the worker.
+func TestShardedEmptyPacketLast(t *testing.T) {
+	pkt := udpPacket(t, "192.168.1.10", "52.114.250.141", 50010, 3478, []byte{1, 2, 3})
+	for _, frames := range [][][]byte{{pkt, {}}, {{}}, {pkt, {}, pkt, {}}} {
+		rep, err := Run(context.Background(), openPcap(t, pcapFile(frames, time.Millisecond)), Options{Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Capture.Packets != int64(len(frames)) || rep.Capture.Problems["empty packet"] == 0 {
+			t.Errorf("%d frames: %d packets, problems %v", len(frames), rep.Capture.Packets, rep.Capture.Problems)
+		}
+	}
+}
