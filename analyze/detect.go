@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // detectContext is what every detector sees.
@@ -21,6 +22,8 @@ type detectContext struct {
 
 	o365Calls map[int]bool // calls with a flow to Office 365 (lazy)
 	relayUDP  map[netip.Addr]*relayUDPStats
+
+	mu sync.Mutex // the report's warnings, written by detectors that fail
 }
 
 // relayUDPStats counts a client's UDP flows to the Office 365 relays
@@ -77,14 +80,21 @@ func (dc *detectContext) isO365Media(j *judged) bool {
 		return false
 	}
 	if dc.o365Calls == nil {
-		dc.o365Calls = map[int]bool{}
-		for _, k := range dc.flows {
-			if k.Call != 0 && dc.area(k) != "" {
-				dc.o365Calls[k.Call] = true
-			}
-		}
+		dc.findO365Calls()
 	}
 	return dc.o365Calls[j.Call]
+}
+
+// findO365Calls notes the calls with a flow to Office 365 (isO365Media).
+// Finish calls it once the calls are grouped, before detectors that read
+// it run side by side.
+func (dc *detectContext) findO365Calls() {
+	dc.o365Calls = map[int]bool{}
+	for _, k := range dc.flows {
+		if k.Call != 0 && dc.area(k) != "" {
+			dc.o365Calls[k.Call] = true
+		}
+	}
 }
 
 // detector returns findings, one per root cause.
@@ -92,7 +102,7 @@ type detector func(dc *detectContext) []Finding
 
 // detectors run in this order. Earlier, more specific detectors claim the
 // flows they explain; later, more general ones skip claimed flows.
-var detectors = slices.Concat(detectorsWithoutCalls, detectorsWithCalls)
+var detectors = slices.Concat(detectorsWithoutCalls, detectorsClaiming, detectorsIndependent)
 
 // detectorsWithoutCalls read nothing groupCalls writes (a flow's call and
 // connectivity, isO365Media, relayUDPOf): Finish runs them while the calls
@@ -109,15 +119,22 @@ var detectorsWithoutCalls = []detector{
 	detectTCPReset,
 }
 
-var detectorsWithCalls = []detector{
+// detectorsClaiming run after the calls are grouped, in this order: each
+// claims flows, or skips the ones claimed before it.
+var detectorsClaiming = []detector{
 	detectSourcePortOutOfRange,
 	detectTURNAllocateFailed,
 	detectUDPNoAnswer,
 	detectMediaOverTCP,
 	detectOneWayMedia,
+	detectTLSIntercepted,
+}
+
+// detectorsIndependent also need the calls but neither claim flows nor
+// read claims: Finish runs them beside detectorsClaiming.
+var detectorsIndependent = []detector{
 	detectMediaQuality,
 	detectNATMappingChanged,
-	detectTLSIntercepted,
 	detectViaProxy,
 	detectNonO365Destination,
 	detectDNSFailure,

@@ -50,11 +50,23 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	for _, fs := range earlyFindings {
 		rep.Findings = append(rep.Findings, fs...)
 	}
-	for i := early; i < len(detectors); i++ {
-		rep.Findings = append(rep.Findings, a.runDetector(i, detectors[i], dc)...)
+	dc.findO365Calls()
+	claiming := early + len(detectorsClaiming)
+	lateFindings := make([][]Finding, len(detectors)-early)
+	parallel(func() {
+		for i := early; i < claiming; i++ {
+			lateFindings[i-early] = a.runDetector(i, detectors[i], dc)
+		}
+	}, func() {
+		for i := claiming; i < len(detectors); i++ {
+			lateFindings[i-early] = a.runDetector(i, detectors[i], dc)
+		}
+		rep.Classes = classTotals(js)
+	})
+	for _, fs := range lateFindings {
+		rep.Findings = append(rep.Findings, fs...)
 	}
 	sortFindings(rep.Findings)
-	rep.Classes = classTotals(js)
 	if !a.opts.NoFlowList {
 		for _, j := range js {
 			rep.Flows = append(rep.Flows, a.flowReport(j))
@@ -104,8 +116,10 @@ func parallel(f, g func()) {
 func (a *Analyzer) runDetector(i int, d detector, dc *detectContext) (fs []Finding) {
 	defer func() {
 		if v := recover(); v != nil {
+			dc.mu.Lock() // detectors run two at a time
 			dc.rep.Capture.Warnings = append(dc.rep.Capture.Warnings,
 				fmt.Sprintf("internal error in detector %d: %v (its findings are missing; please report)", i, v))
+			dc.mu.Unlock()
 			fs = nil
 		}
 	}()
