@@ -167,3 +167,45 @@ func TestShardedEmptyPacketLast(t *testing.T) {
 		}
 	}
 }
+
+// TestIndependentDetectorsIgnoreClaims: Finish runs detectorsIndependent
+// beside the claiming chain, which is only safe while they neither claim
+// flows nor read claims. Each must find the same with every flow claimed as
+// with none, and claim nothing.
+func TestIndependentDetectorsIgnoreClaims(t *testing.T) {
+	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no project captures: %v", err)
+	}
+	for _, p := range paths {
+		src, err := capture.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := New(Options{})
+		if _, err := readAll(context.Background(), src, a.Add); err != nil {
+			t.Fatal(err)
+		}
+		src.Close()
+		js := a.judgeAll(a.sortedFlows())
+		dc := &detectContext{a: a, flows: js, rep: &Report{}}
+		dc.groupCalls()
+		dc.findO365Calls()
+		all := map[int]string{}
+		for _, j := range js {
+			all[j.ID] = "claimed"
+		}
+		for i, d := range detectorsIndependent {
+			dc.claimed = nil
+			free, _ := json.Marshal(d(dc))
+			if dc.claimed != nil {
+				t.Errorf("%s: independent detector %d claims flows", filepath.Base(p), i)
+			}
+			dc.claimed = all
+			claimed, _ := json.Marshal(d(dc))
+			if !bytes.Equal(free, claimed) {
+				t.Errorf("%s: independent detector %d reads claims:\n none claimed %s\n all claimed  %s", filepath.Base(p), i, free, claimed)
+			}
+		}
+	}
+}
