@@ -28,6 +28,14 @@ const callGap = 5 * time.Second
 // mediaEnd returns the local media socket of a media flow and its
 // modality, or ok=false for flows that are not media.
 func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality string, ok bool) {
+	if local, ok = dc.isMediaEnd(j); !ok {
+		return local, "", false
+	}
+	return local, flowModality(j, local), true
+}
+
+// isMediaEnd is mediaEnd without the modality.
+func (dc *detectContext) isMediaEnd(j *judged) (local netip.AddrPort, ok bool) {
 	local, ok = j.localMediaEnd()
 	if !ok {
 		switch {
@@ -38,11 +46,9 @@ func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality str
 			if isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
 				local = j.Server()
 			}
-		default:
-			return local, "", false
 		}
 	}
-	return local, flowModality(j, local), true
+	return local, ok
 }
 
 // flowModality: the RTP payload types when known (what the flow carries),
@@ -110,7 +116,15 @@ func (dc *detectContext) groupCalls() {
 		local    netip.AddrPort
 		modality string
 	}
-	var ms []mflow
+	// Counted first: appending tens of thousands of entries would copy
+	// and reallocate the array a dozen times.
+	n := 0
+	for _, j := range dc.flows {
+		if _, ok := dc.isMediaEnd(j); ok {
+			n++
+		}
+	}
+	ms := make([]mflow, 0, n)
 	for _, j := range dc.flows {
 		if local, m, ok := dc.mediaEnd(j); ok {
 			ms = append(ms, mflow{j, local, m})
@@ -191,37 +205,57 @@ func (dc *detectContext) groupCalls() {
 		curEnd = m.j.Last
 	}
 	// Calls in order of their first flow id (a root is its group's
-	// smallest index, and ms is in id order).
-	groups := make([][]mflow, len(ms))
-	var roots []int
-	for i, m := range ms {
-		r := find(i)
-		if groups[r] == nil {
+	// smallest index, and ms is in id order). The members are laid out
+	// call by call in one array (a counting sort by root): a gateway
+	// capture makes tens of thousands of calls, and a slice each would be
+	// as many allocations.
+	root := make([]int32, len(ms))
+	size := make([]int32, len(ms)) // by root
+	var roots []int32
+	for i := range ms {
+		r := int32(find(i))
+		root[i] = r
+		if size[r] == 0 {
 			roots = append(roots, r)
 		}
-		groups[r] = append(groups[r], m)
+		size[r]++
+	}
+	start := make([]int32, len(ms)) // by root: where its members begin
+	next := int32(0)
+	for _, r := range roots {
+		start[r] = next
+		next += size[r]
+	}
+	members := make([]int32, len(ms))
+	for i, r := range root {
+		members[start[r]] = int32(i)
+		start[r]++
 	}
 	dc.rep.Calls = slices.Grow(dc.rep.Calls, len(roots))
+	var js []*judged // scratch, one modality of one call at a time
+	var locals []netip.AddrPort
+	end := int32(0)
 	for n, r := range roots {
-		g := groups[r]
-		call := Call{ID: n + 1, Flows: []int{}, Streams: []CallStream{}}
-		var start, end int64
-		for _, m := range g {
-			m.j.Call = call.ID
-			call.Flows = append(call.Flows, m.j.ID)
-			if m.j.First != 0 && (start == 0 || m.j.First < start) {
-				start = m.j.First
+		g := members[end : end+size[r]]
+		end += size[r]
+		call := Call{ID: n + 1, Flows: make([]int, 0, len(g)), Streams: []CallStream{}}
+		var first, last int64
+		for _, i := range g {
+			j := ms[i].j
+			j.Call = call.ID
+			call.Flows = append(call.Flows, j.ID)
+			if j.First != 0 && (first == 0 || j.First < first) {
+				first = j.First
 			}
-			if m.j.Last > end {
-				end = m.j.Last
+			if j.Last > last {
+				last = j.Last
 			}
 		}
-		call.Start, call.End = Time{nsTime(start)}, Time{nsTime(end)}
+		call.Start, call.End = Time{nsTime(first)}, Time{nsTime(last)}
 		for _, mod := range []string{ClassAudio, ClassVideo, ClassDesktopShare} {
-			var js []*judged
-			var locals []netip.AddrPort
-			for _, m := range g {
-				if m.modality == mod {
+			js, locals = js[:0], locals[:0]
+			for _, i := range g {
+				if m := &ms[i]; m.modality == mod {
 					js = append(js, m.j)
 					locals = append(locals, m.local)
 				}
@@ -240,7 +274,7 @@ func (dc *detectContext) groupCalls() {
 // among answered pairs, RTP both ways beats none, then the pair with the
 // most packets in its weaker direction carried the media.
 func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrPort) CallStream {
-	s := CallStream{Modality: mod, Flows: []int{}}
+	s := CallStream{Modality: mod, Flows: make([]int, 0, len(js))}
 	for _, j := range js {
 		s.Flows = append(s.Flows, j.ID)
 	}
