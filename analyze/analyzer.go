@@ -107,6 +107,8 @@ type Analyzer struct {
 
 	foldAt      int64             // flows in the capture (all shards) past which finished flows fold (fold.go)
 	created     *atomic.Int64     // flows created so far, shared by the shards
+	held        *atomic.Int64     // flows held (created, not folded away), shared by the shards
+	maxHeld     int64             // the whole --max-flows: a busy shard may hold more than its share
 	folds       map[foldKey]int32 // look-alike representatives, once folding started
 	flowsFolded int64
 	debug       string // first internal error's stack, for -debug output
@@ -149,6 +151,8 @@ func New(opts Options) *Analyzer {
 	a := &Analyzer{
 		foldAt:      int64(foldFrom(opts.MaxFlows)),
 		created:     new(atomic.Int64),
+		held:        new(atomic.Int64),
+		maxHeld:     int64(opts.MaxFlows),
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
@@ -362,7 +366,8 @@ func (a *Analyzer) addFlowPacket(p *capture.Packet, ts int64, r *decodeResult) {
 		}
 	}
 	if !ok {
-		if a.flows.len() >= a.opts.MaxFlows {
+		if a.held.Add(1) > a.maxHeld { // a place reserved, or none: workers race for the last
+			a.held.Add(-1)
 			a.evicted++
 			return
 		}

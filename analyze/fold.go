@@ -73,6 +73,7 @@ func (a *Analyzer) finished(idx int32) {
 	}
 	foldInto(a.flows.get(rep), a.flows.get(idx))
 	a.flows.release(idx)
+	a.held.Add(-1)
 	a.flowsFolded++
 }
 
@@ -174,6 +175,7 @@ func (a *Analyzer) refold() {
 			}
 			foldInto(r.st.get(r.idx), h.st.get(h.idx))
 			h.st.release(h.idx)
+			a.held.Add(-1)
 			a.flowsFolded++
 		}
 	}

@@ -127,16 +127,19 @@ const _ = uint(batchBytes - capture.MaxPacket)
 
 func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*Report, error) {
 	opts = opts.WithDefaults()
-	shardOpts := shardOptions(opts, n)
 	shards := make([]*Analyzer, n)
 	work := make([]chan *batch, n)
 	free := make([]chan *batch, n)
 	cur := make([]*batch, n)
 	var wg sync.WaitGroup
-	created := new(atomic.Int64) // folding starts on the capture's flow count, not a shard's
+	// Folding starts on the capture's flow count, and new flows go
+	// untracked when the whole table is full, not a shard's share: the
+	// counters are shared.
+	created, held := new(atomic.Int64), new(atomic.Int64)
 	for i := range shards {
-		shards[i] = New(shardOpts)
-		shards[i].created, shards[i].foldAt = created, int64(foldFrom(opts.MaxFlows))
+		shards[i] = New(opts)
+		shards[i].created, shards[i].held = created, held
+		shards[i].foldAt, shards[i].maxHeld = int64(foldFrom(opts.MaxFlows)), int64(opts.MaxFlows)
 		work[i] = make(chan *batch, batchesPer)
 		free[i] = make(chan *batch, batchesPer)
 		for j := 0; j < batchesPer; j++ {
@@ -211,19 +214,10 @@ func runSharded(ctx context.Context, src capture.Source, opts Options, n int) (*
 		}
 	}
 	a := mergeShards(shards)
-	a.opts.MaxFlows = opts.MaxFlows // the report speaks of the whole bound
 	if err != nil {
 		a.addNote(0, "read", err.Error())
 	}
 	return a.finishRun(src, stopped), nil
-}
-
-// shardOptions are one worker's options: its share of the flow bound
-// (defaults applied first, or each shard would take the whole default).
-func shardOptions(opts Options, n int) Options {
-	opts = opts.WithDefaults()
-	opts.MaxFlows = (opts.MaxFlows + n - 1) / n
-	return opts
 }
 
 // warmGroup is how many packets warm prepares at once: enough misses to

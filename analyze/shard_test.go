@@ -102,26 +102,40 @@ func TestFlowHashSymmetric(t *testing.T) {
 	}
 }
 
-// TestShardOptions: the workers share the flow bound, the default one too
-// (each worker once took the whole default, doubling it with two).
-func TestShardOptions(t *testing.T) {
-	if got := shardOptions(Options{}, 2).MaxFlows; got != defaultMaxFlows/2 {
-		t.Errorf("default bound, 2 workers: %d a worker, want %d", got, defaultMaxFlows/2)
+// TestFlowBoundShared: --max-flows bounds the whole table, whatever the
+// worker count and however the flows spread over the workers (each once
+// took the whole default, then a fixed share that an unlucky spread
+// filled early); the report names the whole bound.
+func TestFlowBoundShared(t *testing.T) {
+	syns := func(n int) []byte {
+		var frames [][]byte
+		for i := range n {
+			frames = append(frames, tcpPacket(t, fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200), "52.112.0.10", uint16(40000+i), 443, true, false, nil))
+		}
+		return pcapFile(frames, time.Millisecond)
 	}
-	if got := shardOptions(Options{MaxFlows: 41}, 2).MaxFlows; got != 21 {
-		t.Errorf("--max-flows 41, 2 workers: %d a worker, want 21", got)
+	for _, workers := range []int{1, 2, 3, 7} {
+		// Exactly the bound: every flow kept, however they spread.
+		rep, err := Run(context.Background(), openPcap(t, syns(40)), Options{Workers: workers, MaxFlows: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Flows) != 40 || rep.Capture.FlowsEvicted != 0 {
+			t.Errorf("%d workers, 40 flows, --max-flows 40: %d kept, %d packets untracked", workers, len(rep.Flows), rep.Capture.FlowsEvicted)
+		}
+		// Past it: the bound holds and is named whole.
+		rep, err = Run(context.Background(), openPcap(t, syns(100)), Options{Workers: workers, MaxFlows: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Flows) != 40 || rep.Capture.FlowsEvicted != 60 ||
+			!slices.ContainsFunc(rep.Capture.Warnings, func(w string) bool { return strings.Contains(w, "flow table full (40 flows)") }) {
+			t.Errorf("%d workers, 100 flows, --max-flows 40: %d kept, %d untracked, warnings %q", workers, len(rep.Flows), rep.Capture.FlowsEvicted, rep.Capture.Warnings)
+		}
 	}
-	// The report names the whole bound, not a worker's share.
-	var frames [][]byte
-	for i := range 100 {
-		frames = append(frames, tcpPacket(t, fmt.Sprintf("10.1.0.%d", 1+i), "52.112.0.10", uint16(40000+i), 443, true, false, nil))
-	}
-	rep, err := Run(context.Background(), openPcap(t, pcapFile(frames, time.Millisecond)), Options{Workers: 2, MaxFlows: 40})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Flows) > 40 || !slices.ContainsFunc(rep.Capture.Warnings, func(w string) bool { return strings.Contains(w, "flow table full (40 flows)") }) {
-		t.Errorf("%d flows kept, warnings %q: want at most 40 and the bound of 40 named", len(rep.Flows), rep.Capture.Warnings)
+	// The default too is the whole table's.
+	if got := New(Options{}).maxHeld; got != defaultMaxFlows {
+		t.Errorf("default bound %d, want %d", got, defaultMaxFlows)
 	}
 }
 
