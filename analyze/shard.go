@@ -292,13 +292,13 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 		}
 		a.merged = append(a.merged, &s.flows) // flows stay where they are: no copy
 		a.icmpOrphans = append(a.icmpOrphans, s.icmpOrphans...)
-		// s.dns is a copy of shard 0's names (see observeDNS): not merged.
+		// s.dns is the same table as shard 0's (see dnsPacket): not merged.
 	}
 	sort.SliceStable(a.icmpOrphans, func(i, j int) bool { return a.icmpOrphans[i].hit.frame < a.icmpOrphans[j].hit.frame })
 	// Nothing below is needed to finish; dropped before the report is
 	// built, it is memory the collector need not keep or scan: the indexes,
 	// spare reassemblers, fold maps, and the other shards' copies of the
-	// DNS names (shard 0 has them all).
+	// DNS names (shard 0's table is the same).
 	a.index, a.tlsFree, a.folds = nil, nil, nil
 	for _, s := range shards[1:] {
 		s.index, s.tlsFree, s.folds, s.dns = nil, nil, nil, dnsState{}
