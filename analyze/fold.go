@@ -49,17 +49,32 @@ func (f *Flow) foldedFlows() int64 {
 // finished is called when a flow's timeout has passed: its parsers are
 // released and, past the fold threshold, it may be folded away.
 func (a *Analyzer) finished(idx int32) {
-	f := a.flows.get(idx)
-	f.pl.freeze()
+	a.flows.get(idx).pl.freeze()
 	if a.created.Load() < a.foldAt {
 		return
 	}
+	if a.folds == nil {
+		// Folding starts: the flows that finished before would otherwise
+		// wait for refold, holding a third of a busy gateway's table.
+		a.folds = map[foldKey]int32{}
+		for i := range int32(a.flows.n) {
+			if f := a.flows.get(i); i != idx && f.Proto != 0 {
+				if live, ok := a.index.get(&f.Key, &a.flows); !ok || live != i {
+					a.fold(i)
+				}
+			}
+		}
+	}
+	a.fold(idx)
+}
+
+// fold folds finished flow idx into its kept look-alike, or keeps it as
+// the look-alike of the ones to come.
+func (a *Analyzer) fold(idx int32) {
+	f := a.flows.get(idx)
 	key, ok := a.foldKeyOf(f)
 	if !ok {
 		return
-	}
-	if a.folds == nil {
-		a.folds = map[foldKey]int32{}
 	}
 	rep, found := a.folds[key]
 	if !found {

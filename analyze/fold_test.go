@@ -209,3 +209,25 @@ func TestFoldSameForAnyWorkerCount(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldStartsWithEarlierFlows: when folding starts, the flows that
+// finished before it fold too, instead of waiting for the report: past the
+// threshold the table holds the live flows and one look-alike per kind.
+func TestFoldStartsWithEarlierFlows(t *testing.T) {
+	a := New(Options{MaxFlows: 200, TCPOpenTimeout: 5 * time.Second, CloseGrace: time.Second, UDPTimeout: time.Second,
+		scanEveryPacket: true})
+	t0 := time.Unix(1700000000, 0)
+	for i := 0; i < 400; i++ {
+		cli := fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200)
+		var d []byte
+		if i%2 == 0 { // blocked: SYN, no answer
+			d = tcpPacket(t, cli, "52.112.0.10", uint16(40000+i), 443, true, false, nil)
+		} else { // UDP to the relays unanswered
+			d = udpPacket(t, cli, "52.113.0.21", 50012, 3479, []byte{7, 8})
+		}
+		a.Add(&capture.Packet{Frame: int64(i + 1), LinkType: 1, Timestamp: t0.Add(time.Duration(i) * 100 * time.Millisecond), Data: d, Length: len(d)})
+	}
+	if held, live := a.flows.len(), a.index.len(); held > live+4 {
+		t.Errorf("%d flows held, %d live: the ones finished before folding started were kept", held, live)
+	}
+}
