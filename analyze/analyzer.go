@@ -105,11 +105,11 @@ type Analyzer struct {
 	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
 	sink        uint64           // keeps warm's loads from being optimised away
 
-	foldAt      int64             // flows in the capture (all shards) past which finished flows fold (fold.go)
-	created     *atomic.Int64     // flows created so far, shared by the shards
-	held        *atomic.Int64     // flows held (created, not folded away), shared by the shards
-	maxHeld     int64             // the whole --max-flows: a busy shard may hold more than its share
-	folds       map[foldKey]int32 // look-alike representatives, once folding started
+	foldAt      int64                // flows in the capture (all shards) past which finished flows fold (fold.go)
+	created     *atomic.Int64        // flows created so far, shared by the shards
+	held        *atomic.Int64        // flows held (created, not folded away), shared by the shards
+	maxHeld     int64                // the whole --max-flows: a busy shard may hold more than its share
+	folds       map[foldKey]heldFlow // look-alike representatives, once folding started
 	flowsFolded int64
 	debug       string // first internal error's stack, for -debug output
 }
@@ -538,10 +538,13 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	}
 }
 
+// stores are this analyzer's flows and, after mergeShards, the others'.
+func (a *Analyzer) stores() []*flowStore { return append([]*flowStore{&a.flows}, a.merged...) }
+
 // flowCount is the number of flows kept, merged shards included.
 func (a *Analyzer) flowCount() int {
-	n := a.flows.len()
-	for _, st := range a.merged {
+	n := 0
+	for _, st := range a.stores() {
 		n += st.len()
 	}
 	return n
@@ -550,7 +553,7 @@ func (a *Analyzer) flowCount() int {
 // sortedFlows returns the flows in first-frame order (deterministic ids).
 func (a *Analyzer) sortedFlows() []*Flow {
 	idx := make([]*Flow, 0, a.flowCount())
-	for _, st := range append([]*flowStore{&a.flows}, a.merged...) {
+	for _, st := range a.stores() {
 		st.each(func(f *Flow) { idx = append(idx, f) })
 	}
 	sort.SliceStable(idx, func(i, j int) bool { return idx[i].FirstFrame < idx[j].FirstFrame })

@@ -28,14 +28,6 @@ const callGap = 5 * time.Second
 // mediaEnd returns the local media socket of a media flow and its
 // modality, or ok=false for flows that are not media.
 func (dc *detectContext) mediaEnd(j *judged) (local netip.AddrPort, modality string, ok bool) {
-	if local, ok = dc.isMediaEnd(j); !ok {
-		return local, "", false
-	}
-	return local, flowModality(j, local), true
-}
-
-// isMediaEnd is mediaEnd without the modality.
-func (dc *detectContext) isMediaEnd(j *judged) (local netip.AddrPort, ok bool) {
 	local, ok = j.localMediaEnd()
 	if !ok {
 		switch {
@@ -46,9 +38,11 @@ func (dc *detectContext) isMediaEnd(j *judged) (local netip.AddrPort, ok bool) {
 			if isLocalAddr(j.Server().Addr()) && !isLocalAddr(j.Client().Addr()) {
 				local = j.Server()
 			}
+		default:
+			return local, "", false
 		}
 	}
-	return local, ok
+	return local, flowModality(j, local), true
 }
 
 // flowModality: the RTP payload types when known (what the flow carries),
@@ -116,15 +110,7 @@ func (dc *detectContext) groupCalls() {
 		local    netip.AddrPort
 		modality string
 	}
-	// Counted first: appending tens of thousands of entries would copy
-	// and reallocate the array a dozen times.
-	n := 0
-	for _, j := range dc.flows {
-		if _, ok := dc.isMediaEnd(j); ok {
-			n++
-		}
-	}
-	ms := make([]mflow, 0, n)
+	var ms []mflow
 	for _, j := range dc.flows {
 		if local, m, ok := dc.mediaEnd(j); ok {
 			ms = append(ms, mflow{j, local, m})

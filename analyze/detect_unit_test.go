@@ -354,3 +354,19 @@ func TestKernelDropsReported(t *testing.T) {
 	}
 	t.Errorf("no capture-truncated finding naming the 12345 dropped packets: %+v", rep.Findings)
 }
+
+// setEndpoints keys a flow built by hand from its client and server.
+func (f *Flow) setEndpoints(client, server netip.AddrPort) {
+	r := decodeResult{proto: f.Proto, srcPort: client.Port(), dstPort: server.Port()}
+	put := func(b *[16]byte, a netip.Addr) {
+		if a.Is4() {
+			v4 := a.As4()
+			copy(b[:], v4[:])
+		} else {
+			*b, r.ipv6 = a.As16(), true
+		}
+	}
+	put(&r.src, client.Addr())
+	put(&r.dst, server.Addr())
+	f.Key, f.clientIsA = makeKey(&r)
+}

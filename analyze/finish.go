@@ -38,32 +38,24 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	js := a.judgeAll(a.sortedFlows())
 	dc := &detectContext{a: a, flows: js, rep: rep}
 	// Grouping calls needs nothing the first detectors decide, and they
-	// need nothing from the calls: the two run side by side. Each detector
-	// still runs after the one before it (claims).
-	early := len(detectorsWithoutCalls)
-	earlyFindings := make([][]Finding, early)
-	parallel(func() { dc.groupCalls() }, func() {
-		for i := range early {
-			earlyFindings[i] = a.runDetector(i, detectors[i], dc)
+	// need nothing from the calls: the two run side by side. After them,
+	// the detectors that claim flows run in order, beside the ones that
+	// neither claim nor read claims. Findings keep the detectors' order.
+	found := make([][]Finding, len(detectors))
+	run := func(from, to int) {
+		for i := from; i < to; i++ {
+			found[i] = a.runDetector(i, detectors[i], dc)
 		}
-	})
-	for _, fs := range earlyFindings {
-		rep.Findings = append(rep.Findings, fs...)
 	}
-	dc.findO365Calls()
+	early := len(detectorsWithoutCalls)
 	claiming := early + len(detectorsClaiming)
-	lateFindings := make([][]Finding, len(detectors)-early)
-	parallel(func() {
-		for i := early; i < claiming; i++ {
-			lateFindings[i-early] = a.runDetector(i, detectors[i], dc)
-		}
-	}, func() {
-		for i := claiming; i < len(detectors); i++ {
-			lateFindings[i-early] = a.runDetector(i, detectors[i], dc)
-		}
+	parallel(dc.groupCalls, func() { run(0, early) })
+	dc.findO365Calls()
+	parallel(func() { run(early, claiming) }, func() {
+		run(claiming, len(detectors))
 		rep.Classes = classTotals(js)
 	})
-	for _, fs := range lateFindings {
+	for _, fs := range found {
 		rep.Findings = append(rep.Findings, fs...)
 	}
 	sortFindings(rep.Findings)

@@ -166,21 +166,3 @@ func (f *Flow) Duration() float64 {
 
 // Answered reports whether the server side ever sent anything.
 func (f *Flow) Answered() bool { return f.Dir[s2c].Packets > 0 }
-
-// setEndpoints keys a flow built by hand (tests) from its client and server.
-func (f *Flow) setEndpoints(client, server netip.AddrPort) {
-	r := decodeResult{proto: f.Proto, srcPort: client.Port(), dstPort: server.Port()}
-	for i, a := range []netip.Addr{client.Addr(), server.Addr()} {
-		b := &r.src
-		if i == 1 {
-			b = &r.dst
-		}
-		if a.Is4() {
-			v4 := a.As4()
-			copy(b[:], v4[:])
-		} else {
-			*b, r.ipv6 = a.As16(), true
-		}
-	}
-	f.Key, f.clientIsA = makeKey(&r)
-}

@@ -56,38 +56,46 @@ func (a *Analyzer) finished(idx int32) {
 	if a.folds == nil {
 		// Folding starts: the flows that finished before would otherwise
 		// wait for refold, holding a third of a busy gateway's table.
-		a.folds = map[foldKey]int32{}
+		a.folds = map[foldKey]heldFlow{}
 		for i := range int32(a.flows.n) {
 			if f := a.flows.get(i); i != idx && f.Proto != 0 {
 				if live, ok := a.index.get(&f.Key, &a.flows); !ok || live != i {
-					a.fold(i)
+					a.foldFlow(a.folds, heldFlow{&a.flows, i})
 				}
 			}
 		}
 	}
-	a.fold(idx)
+	a.foldFlow(a.folds, heldFlow{&a.flows, idx})
 }
 
-// fold folds finished flow idx into its kept look-alike, or keeps it as
-// the look-alike of the ones to come.
-func (a *Analyzer) fold(idx int32) {
-	f := a.flows.get(idx)
-	key, ok := a.foldKeyOf(f)
+// heldFlow names a flow by its store and slot: refold works across the
+// shards' stores.
+type heldFlow struct {
+	st  *flowStore
+	idx int32
+}
+
+func (h heldFlow) flow() *Flow { return h.st.get(h.idx) }
+
+// foldFlow folds finished flow h into its look-alike in reps, or keeps it
+// as the look-alike of the ones to come. The earliest look-alike stays,
+// whatever finished first: refold then finds the same one for any worker
+// count.
+func (a *Analyzer) foldFlow(reps map[foldKey]heldFlow, h heldFlow) {
+	key, ok := a.foldKeyOf(h.flow())
 	if !ok {
 		return
 	}
-	rep, found := a.folds[key]
+	r, found := reps[key]
 	if !found {
-		a.folds[key] = idx // kept: later look-alikes fold into it
+		reps[key] = h
 		return
 	}
-	if f.FirstFrame < a.flows.get(rep).FirstFrame {
-		// The earliest look-alike stays, whatever finished first: refold
-		// then finds the same one for any worker count.
-		a.folds[key], rep, idx = idx, idx, rep
+	if h.flow().FirstFrame < r.flow().FirstFrame {
+		reps[key], r, h = h, h, r
 	}
-	foldInto(a.flows.get(rep), a.flows.get(idx))
-	a.flows.release(idx)
+	foldInto(r.flow(), h.flow())
+	h.st.release(h.idx)
 	a.held.Add(-1)
 	a.flowsFolded++
 }
@@ -159,39 +167,18 @@ func (a *Analyzer) refold() {
 	if a.created.Load() < a.foldAt {
 		return
 	}
-	type held struct {
-		st  *flowStore
-		idx int32
-	}
-	reps := map[foldKey]held{}
+	reps := map[foldKey]heldFlow{}
 	a.flowsFolded = 0
-	for _, st := range append([]*flowStore{&a.flows}, a.merged...) {
+	for _, st := range a.stores() {
 		for i := range int32(st.n) {
 			f := st.get(i)
 			if f.Proto == 0 {
 				continue
 			}
 			a.flowsFolded += f.foldedFlows()
-			if !a.timedOut(f, a.end) {
-				continue
+			if a.timedOut(f, a.end) {
+				a.foldFlow(reps, heldFlow{st, i})
 			}
-			key, ok := a.foldKeyOf(f)
-			if !ok {
-				continue
-			}
-			h := held{st, i}
-			r, found := reps[key]
-			if !found {
-				reps[key] = h
-				continue
-			}
-			if f.FirstFrame < r.st.get(r.idx).FirstFrame {
-				reps[key], r, h = h, h, r
-			}
-			foldInto(r.st.get(r.idx), h.st.get(h.idx))
-			h.st.release(h.idx)
-			a.held.Add(-1)
-			a.flowsFolded++
 		}
 	}
 }

@@ -24,8 +24,8 @@ type payloadState struct {
 	stunS     *proto.STUNStats
 	stunFirst int64 // frame of the first STUN message
 	tlsC      *proto.TLSConn
-	tlsSum    *proto.TLSSummary // TLS facts taken when reassembly stopped (for the flow list)
-	tlsF      *tlsFacts         // the same without a flow list: the summary is not kept
+	tlsF      *tlsFacts         // TLS facts taken when reassembly stopped
+	tlsSum    *proto.TLSSummary // and the summary, for the flow list only
 	httpF     *httpFacts
 	sipF      *sipFacts
 	rtpS      *proto.RTPStats
@@ -293,9 +293,8 @@ func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
 	if c.HelloSeen || c.ServerHelloSeen {
 		sum := c.Summary()
 		sum.SNI = escapeName(sum.SNI)
-		if s.lean {
-			s.tlsF = tlsFactsOf(&sum) // most flows stay live long after their handshake
-		} else {
+		s.tlsF = tlsFactsOf(&sum)
+		if !s.lean { // most flows stay live long after their handshake
 			s.tlsSum = &sum
 		}
 		s.pseudo = c.PseudoTLS
@@ -344,14 +343,8 @@ func (s *payloadState) freeze() *frozen {
 		ev |= evMSTURN
 	}
 	s.stopTLS(nil)
-	if s.tlsSum != nil && s.tlsF == nil {
-		s.tlsF = tlsFactsOf(s.tlsSum)
-	}
 	if s.tlsF != nil {
-		z.tls, z.pseudo = s.tlsF, s.pseudo
-		if !s.lean {
-			z.tlsSum = s.tlsSum
-		}
+		z.tls, z.tlsSum, z.pseudo = s.tlsF, s.tlsSum, s.pseudo
 		ev |= evTLS
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {

@@ -97,8 +97,15 @@ func TestFlowHashSymmetric(t *testing.T) {
 	if hash(icmp) != hash(a) {
 		t.Fatal("an ICMP error does not hash to the shard of the flow it quotes")
 	}
-	if _, dns := flowHash(1, udpPacket(t, "192.168.1.10", "192.168.1.1", 40000, 53, nil)); !dns {
+	dnsQuery := udpPacket(t, "192.168.1.10", "192.168.1.1", 40000, 53, nil)
+	if _, dns := flowHash(1, dnsQuery); !dns {
 		t.Fatal("a DNS query is not marked as DNS (every shard reads a copy)")
+	}
+	// An ICMP error quoting a DNS query goes to that flow's shard only: the
+	// copies are for answers.
+	icmp = append(append(append(icmp[:14:14], ip...), 3, 3, 0, 0, 0, 0, 0, 0), dnsQuery[14:14+28]...)
+	if h, dns := flowHash(1, icmp); dns || h != hash(dnsQuery) {
+		t.Fatal("an ICMP error quoting a DNS query is copied to every shard, or hashed elsewhere than the query")
 	}
 }
 
