@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime/debug"
 	"sort"
@@ -39,6 +40,9 @@ type Options struct {
 
 	// Tests scan for finished flows at every packet (see expiryEvery).
 	scanEveryPacket bool
+	// Tests settle silent media flows sooner (see settleAfter); negative:
+	// never.
+	settleAfter time.Duration
 }
 
 // Default timeouts. TCP connections may idle for hours (SIP signalling
@@ -98,12 +102,15 @@ type Analyzer struct {
 	minTimeout    int64 // the shortest timeout: most packets need no per-flow one
 	scanEvery     int   // expiryEvery; tests lower it
 	scanStep      int64 // expiryStep; tests lower it
+	settleAfter   int64 // settleAfter; tests change it
 	lastScan      int64 // capture time of the last expiry scan
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
 	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
 	sink        uint64           // keeps warm's loads from being optimised away
+	snap        []byte           // settle's scratch space
+	parsers     parsers          // media parsers for reuse
 
 	foldAt      int64                // flows in the capture (all shards) past which finished flows fold (fold.go)
 	created     *atomic.Int64        // flows created so far, shared by the shards
@@ -156,6 +163,7 @@ func New(opts Options) *Analyzer {
 		minTimeout:  int64(min(opts.UDPTimeout, opts.DNSTimeout, opts.MediaTimeout, opts.TCPTimeout, opts.TCPOpenTimeout, opts.CloseGrace)),
 		scanEvery:   expiryEvery,
 		scanStep:    expiryStep,
+		settleAfter: settleAfter,
 		opts:        opts,
 		ep:          ep,
 		dec:         newDecoder(),
@@ -165,6 +173,12 @@ func New(opts Options) *Analyzer {
 	}
 	if opts.scanEveryPacket {
 		a.scanEvery, a.scanStep = 1, 0
+	}
+	switch {
+	case opts.settleAfter < 0:
+		a.settleAfter = math.MaxInt64
+	case opts.settleAfter > 0:
+		a.settleAfter = int64(opts.settleAfter)
 	}
 	return a
 }
@@ -227,8 +241,12 @@ func (a *Analyzer) timedOut(f *Flow, now int64) bool {
 func (a *Analyzer) expire(now int64) {
 	var done []int32
 	a.index.each(func(idx int32) {
-		if a.timedOut(a.flows.get(idx), now) {
+		f := a.flows.get(idx)
+		switch {
+		case a.timedOut(f, now):
 			done = append(done, idx)
+		case f.pl.media && f.Proto == protoUDP && f.Last != 0 && now-f.Last > a.settleAfter:
+			f.pl.settle(&a.parsers, &a.snap)
 		}
 	})
 	// Deleted after the walk: deletion shifts entries within the table.

@@ -22,14 +22,16 @@ type payloadState struct {
 	media     bool  // STUN or RTP seen on this UDP flow: the media timeout applies
 	payloads  int32 // packets with payload
 	stunS     *proto.STUNStats
-	stunFirst int64 // frame of the first STUN message
-	tlsC      *proto.TLSConn
-	tlsF      *tlsFacts         // TLS facts taken when reassembly stopped
-	tlsSum    *proto.TLSSummary // and the summary, for the flow list only
-	httpF     *httpFacts
-	sipF      *sipFacts
-	rtpS      *proto.RTPStats
-	fz        *frozen // set by freeze: what the report and detectors read
+	// cold holds the media parsers (stunS, rtpS) of a flow silent for
+	// settleAfter, as a snapshot: see settle.
+	cold   string
+	tlsC   *proto.TLSConn
+	tlsF   *tlsFacts         // TLS facts taken when reassembly stopped
+	tlsSum *proto.TLSSummary // and the summary, for the flow list only
+	httpF  *httpFacts
+	sipF   *sipFacts
+	rtpS   *proto.RTPStats
+	fz     *frozen // set by freeze: what the report and detectors read
 }
 
 // frozen is the compact, final form of a flow's payload facts: the parsers
@@ -67,6 +69,9 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	if f.onPort(53) {
 		return // read by dnsPacket, in every shard
 	}
+	if s.cold != "" {
+		s.thaw(&a.parsers)
+	}
 	if s.rtpS != nil && len(p) > 0 && p[0]&0xC0 == 0x80 {
 		// A known media flow: RTPStats parses RTP/RTCP itself, so the
 		// demultiplexer's own parse of the same header is skipped.
@@ -85,15 +90,15 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	switch k {
 	case proto.KindSTUN:
 		if s.stunS == nil {
-			s.stunS = new(proto.STUNStats)
-			s.stunFirst = frame
+			s.stunS = a.parsers.stun.get()
+			s.stunS.FirstFrame = frame
 			s.media = true
 		}
 		s.stunS.Observe(fromClient, p, false)
 	case proto.KindRTP, proto.KindRTCP, proto.KindChannelData:
 		if s.rtpS == nil {
 			s.media = true
-			s.rtpS = new(proto.RTPStats)
+			s.rtpS = a.parsers.rtp.get()
 			// Microsoft's dynamic payload-type clock rates apply to media
 			// from the client media ports or to Office 365.
 			s.rtpS.MSClockRates = mediaClassForPort(f.clientPort()) != "" || f.o365() != ""
@@ -138,8 +143,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
 	if (sp >= 3478 && sp <= 3481) || s.pseudo || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
 		if s.stunS == nil {
-			s.stunS = new(proto.STUNStats)
-			s.stunFirst = frame
+			s.stunS = &proto.STUNStats{FirstFrame: frame}
 		}
 		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
@@ -326,6 +330,9 @@ func (s *payloadState) freeze() *frozen {
 	if s.fz != nil {
 		return s.fz
 	}
+	if s.cold != "" {
+		s.thaw(nil)
+	}
 	z := &frozen{payloads: s.payloads > 0}
 	var ev evidenceBits
 	if s.stunS != nil && s.stunS.Messages > 0 {
@@ -435,7 +442,7 @@ func (s *payloadState) stunFacts() *stunFacts {
 		BindingRequests: st.BindingRequests, BindingSuccess: st.BindingSuccesses,
 		AllocRequests: st.AllocateRequests, AllocSuccess: st.AllocateSuccesses,
 		Unanswered: un, MSTURN: st.MSTURN || st.MS != 0,
-		FirstRequestFrame: s.stunFirst,
+		FirstRequestFrame: st.FirstFrame,
 	}
 	for _, c := range st.AllocateErrorCodes[:st.NumAllocateErrors] {
 		f.AllocErrors = append(f.AllocErrors, int(c))

@@ -250,7 +250,7 @@ func (a *Analyzer) warm(hashes []uint64) {
 // freezeAll finalises every flow's payload facts (Finish would otherwise
 // do it serially).
 func (a *Analyzer) freezeAll() {
-	a.flows.each(func(f *Flow) { f.pl.freeze() })
+	a.flows.each(a.freezeFlow)
 }
 
 // mergeShards folds the shards' state into the first one; their flow

@@ -16,11 +16,12 @@ const (
 	stunMaxErrors    = 16
 )
 
+// stunTxn is a pending or answered transaction of the table. Its id, a
+// 64-bit digest of the 128-bit one, sits in a separate array (txnIDs):
+// together they would pad to 16 bytes an entry, and a gateway holds tens
+// of thousands of live media flows. Ids are random, so two pending ones of
+// a flow colliding is out of reach.
 type stunTxn struct {
-	// A 64-bit digest of the 128-bit id: 12 bytes an entry instead of 20
-	// (a gateway holds tens of thousands of live media flows); ids are
-	// random, so two pending ones of a flow colliding is out of reach.
-	id       uint64
 	method   STUNMethod
 	answered bool
 	used     bool
@@ -63,6 +64,7 @@ type STUNStats struct {
 
 	MSVersion uint32
 	MSTURN    bool
+	saw401    bool // an Allocate was challenged (401)
 	MS        MSAttrs
 	Usernames []string // distinct ICE ufrags (before ':'), bounded
 
@@ -72,11 +74,15 @@ type STUNStats struct {
 	TCPRetransmits int // ObserveTCP: segments (or parts) already fed, dropped
 	TCPGaps        int // ObserveTCP: missing data; framing restarted at the next segment
 
-	saw401  bool
+	// FirstFrame is the frame of the first message: the caller sets it
+	// (the parser does not see frames).
+	FirstFrame int64
+
+	txnIDs  [stunMaxTxns]uint64
 	txns    [stunMaxTxns]stunTxn
-	next    int
 	stream  [2]*STUNStream // TCP framing, per direction (0 server->client, 1 client->server)
 	tcpNext [2]uint32      // ObserveTCP: next expected sequence number
+	next    int32          // the ring's next slot; int32 packs it beside seqOK
 	seqOK   [2]bool
 }
 
@@ -250,7 +256,7 @@ func (s *STUNStats) observe(fromClient bool, m *STUNMessage, outer bool) {
 func (s *STUNStats) addTxn(m *STUNMessage) bool {
 	k := txnKey(&m.TxID)
 	for i := range s.txns {
-		if t := &s.txns[i]; t.used && t.id == k {
+		if t := &s.txns[i]; t.used && s.txnIDs[i] == k {
 			return true
 		}
 	}
@@ -258,7 +264,8 @@ func (s *STUNStats) addTxn(m *STUNMessage) bool {
 	if t.used && !t.answered {
 		s.Evicted++
 	}
-	*t = stunTxn{id: k, method: m.Method, used: true}
+	*t = stunTxn{method: m.Method, used: true}
+	s.txnIDs[s.next] = k
 	s.next = (s.next + 1) % stunMaxTxns
 	return false
 }
@@ -266,7 +273,7 @@ func (s *STUNStats) addTxn(m *STUNMessage) bool {
 func (s *STUNStats) answer(m *STUNMessage) {
 	k := txnKey(&m.TxID)
 	for i := range s.txns {
-		if t := &s.txns[i]; t.used && t.id == k {
+		if t := &s.txns[i]; t.used && s.txnIDs[i] == k {
 			if !t.answered {
 				t.answered = true
 				s.Answered++
