@@ -481,7 +481,7 @@ func (a *Analyzer) updateTCP(f *Flow, side int, frame, ts int64, r *decodeResult
 	case fl&tcpRST != 0:
 		if t.rstFrame == 0 {
 			t.rstFrame = frame
-			t.rstSide = side
+			t.rstSide = int8(side)
 			t.rstTTL = r.ttl
 			t.rstTime = ts
 		}

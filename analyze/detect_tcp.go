@@ -219,7 +219,7 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 		func(js []*judged, rule string, in bool) (string, string, string) {
 			syns := 0
 			for _, j := range js {
-				syns += j.tcp.synCount
+				syns += int(j.tcp.synCount)
 			}
 			ports := portsDesc(js)
 			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, ruleScope(rule, in))
@@ -264,7 +264,7 @@ func detectTCPRefused(dc *detectContext) []Finding {
 		func(js []*judged, rule string, in bool) (string, string, string) {
 			var parts []string
 			for _, j := range js[:min(len(js), 6)] { // the ones the detail shows
-				s := fmt.Sprintf("%s: %s, RST %s", j.pairDesc(), plural(j.tcp.synCount, "SYN"), hopsDesc(j.tcp.rstTTL))
+				s := fmt.Sprintf("%s: %s, RST %s", j.pairDesc(), plural(int(j.tcp.synCount), "SYN"), hopsDesc(j.tcp.rstTTL))
 				if initialTTL(j.tcp.rstTTL)-int(j.tcp.rstTTL) <= 2 {
 					s += " (sent from next to the client: most likely the local firewall, not the Internet server)"
 				} else {

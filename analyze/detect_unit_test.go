@@ -158,7 +158,7 @@ func TestPushIsNotNonO365(t *testing.T) {
 // A RST "from the server" with a TTL unlike the server's SYN-ACK is forged
 // by a middlebox; a client's own RST is the application closing.
 func TestTCPResetSidesAndTTL(t *testing.T) {
-	mk := func(rstSide int, rstTTL uint8) *detectContext {
+	mk := func(rstSide int8, rstTTL uint8) *detectContext {
 		c, s := dir(10, 0, 4, 1), dir(10, 0.02, 4.8, 2)
 		c.TTLFirst, c.TTLMin, c.TTLMax = 128, 128, 128
 		dc, js := mkDC(t, flowSpec{proto: protoTCP, client: "192.168.1.10:49780", server: "52.112.196.42:443", c2s: c, s2c: s})

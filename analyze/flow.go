@@ -73,27 +73,30 @@ type Flow struct {
 	folded   *foldTotals // look-alike flows folded into this one (fold.go)
 }
 
-// tcpState records the handshake and teardown as seen on the wire.
+// tcpState records the handshake and teardown as seen on the wire. The
+// 8-byte fields come first and the small ones share the last word: 88 bytes
+// (a 96-byte allocation), for the tens of thousands of TCP flows a gateway
+// holds, most of them SYNs waiting for an answer.
 type tcpState struct {
-	synSeen        bool  // client SYN seen
 	synFrame       int64 // first SYN
-	synCount       int   // SYNs from the client (retransmissions = synCount-1)
-	synISN         uint32
-	synAckSeen     bool
-	established    bool // client ACK after SYN-ACK, or data both ways
 	rstFrame       int64
-	rstSide        int // side that sent the first RST
-	rstTTL         uint8
 	rstTime        int64
 	finFrame       [2]int64
 	lastPayload    [2]int64 // unix ns of the last payload packet per side
 	lastPayloadAny int64
+	helloFrame     int64  // frame of the client's first payload (ClientHello when TLS)
+	synCount       int32  // SYNs from the client (retransmissions = synCount-1)
+	synISN         uint32 // the client's initial sequence number
+	rstSide        int8   // side that sent the first RST
+	rstTTL         uint8
+	synSeen        bool // client SYN seen
+	synAckSeen     bool
+	established    bool // client ACK after SYN-ACK, or data both ways
 	dataAfterRST   bool
-	helloFrame     int64 // frame of the client's first payload (ClientHello when TLS)
 }
 
 // noTCP is the tcpState of every non-TCP flow: never written (updateTCP
-// runs for TCP only), it saves 144 bytes per UDP flow.
+// runs for TCP only), it saves a 96-byte allocation per UDP flow.
 var noTCP tcpState
 
 type icmpHit struct {

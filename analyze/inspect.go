@@ -38,15 +38,21 @@ type payloadState struct {
 // (reassembly buffers, transaction tables) are released when a flow ends.
 type frozen struct {
 	stun     *stunFacts
-	stunSum  *proto.STUNSummary
 	tls      *tlsFacts
-	tlsSum   *proto.TLSSummary
 	rtp      *rtpFacts
-	rtpSum   []proto.RTPStreamSummary
-	evidence evidenceBits // payload evidence only
+	sums     *summaries // for the flow list only: nil without one
 	modality string
+	evidence evidenceBits // payload evidence only
 	payloads bool
 	pseudo   bool
+}
+
+// summaries are a flow's per-protocol summaries for the flow list, apart
+// from the facts: a gateway's flows are mostly reported without a list.
+type summaries struct {
+	stun *proto.STUNSummary
+	tls  *proto.TLSSummary
+	rtp  []proto.RTPStreamSummary
 }
 
 // observe feeds one packet with payload (TCP SYNs are fed too, for the
@@ -299,7 +305,8 @@ func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
 		sum.SNI = escapeName(sum.SNI)
 		s.tlsF = tlsFactsOf(&sum)
 		if !s.lean { // most flows stay live long after their handshake
-			s.tlsSum = &sum
+			kept := sum // a copy, so that sum stays off the heap when lean
+			s.tlsSum = &kept
 		}
 		s.pseudo = c.PseudoTLS
 	}
@@ -334,12 +341,13 @@ func (s *payloadState) freeze() *frozen {
 		s.thaw(nil)
 	}
 	z := &frozen{payloads: s.payloads > 0}
+	var sums summaries
 	var ev evidenceBits
 	if s.stunS != nil && s.stunS.Messages > 0 {
 		z.stun = s.stunFacts()
 		if !s.lean {
 			sum := s.stunS.Summary()
-			z.stunSum = &sum
+			sums.stun = &sum
 		}
 		ev |= evSTUN
 		if z.stun.MSTURN {
@@ -351,12 +359,12 @@ func (s *payloadState) freeze() *frozen {
 	}
 	s.stopTLS(nil)
 	if s.tlsF != nil {
-		z.tls, z.tlsSum, z.pseudo = s.tlsF, s.tlsSum, s.pseudo
+		z.tls, sums.tls, z.pseudo = s.tlsF, s.tlsSum, s.pseudo
 		ev |= evTLS
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
 		if !s.lean {
-			z.rtpSum = r.Summary().Streams
+			sums.rtp = r.Summary().Streams
 		}
 		z.rtp = rtpFactsOf(r)
 		ev |= evRTP
@@ -373,6 +381,9 @@ func (s *payloadState) freeze() *frozen {
 		ev |= evSIP
 	}
 	z.evidence = ev
+	if sums.stun != nil || sums.tls != nil || sums.rtp != nil {
+		z.sums = &sums
+	}
 	if z.stun == nil && z.tls == nil && z.rtp == nil && ev == 0 {
 		// Most flows (SYN-only, DNS, plain data) learned nothing: share
 		// one read-only value instead of 100 000 identical ones.
@@ -416,15 +427,17 @@ func (s *payloadState) guessModality() string { return s.freeze().modality }
 func (s *payloadState) evidence() evidenceBits { return s.freeze().evidence }
 
 func (s *payloadState) fillReport(fr *FlowReport) {
-	z := s.freeze()
-	if z.stunSum != nil {
-		fr.STUN = z.stunSum
-	}
-	if z.tlsSum != nil {
-		fr.TLS = z.tlsSum
-	}
-	if z.rtpSum != nil {
-		fr.RTP = z.rtpSum
+	// The report's fields are interfaces: only set ones may be non-nil.
+	if z := s.freeze().sums; z != nil {
+		if z.stun != nil {
+			fr.STUN = z.stun
+		}
+		if z.tls != nil {
+			fr.TLS = z.tls
+		}
+		if z.rtp != nil {
+			fr.RTP = z.rtp
+		}
 	}
 	if s.sipF != nil {
 		fr.SIP = s.sipF
