@@ -292,16 +292,18 @@ func TestTimeoutFlags(t *testing.T) {
 }
 
 // TestMemoryLimitFor: the base limit holds while the live heap fits it
-// with a third to spare; beyond, the limit leaves the collector its
-// default room (a limit near the live heap makes it run nonstop).
+// with 32 MiB to spare; beyond, the limit stays above the live heap by 32
+// MiB or a quarter of it (a limit at the live heap makes the collector run
+// nonstop).
 func TestMemoryLimitFor(t *testing.T) {
 	const base = 136 << 20
 	for _, tc := range []struct{ live, want int64 }{
 		{0, base},
 		{100 << 20, base},
-		{102 << 20, base},
-		{103 << 20, 206 << 20},
-		{400 << 20, 800 << 20},
+		{104 << 20, base},
+		{110 << 20, 142 << 20},
+		{128 << 20, 160 << 20},
+		{400 << 20, 500 << 20},
 	} {
 		if got := memoryLimitFor(base, tc.live); got != tc.want {
 			t.Errorf("live %d MiB: limit %d MiB, want %d MiB", tc.live>>20, got>>20, tc.want>>20)
