@@ -25,7 +25,9 @@ type Options struct {
 	Workers  int // flow-table shards (goroutines); 0 = GOMAXPROCS
 	// NoFlowList leaves Report.Flows empty (the class totals, findings
 	// and calls are still computed over every flow): the table without
-	// --flows does not need 100 000 flow records in memory.
+	// --flows does not need 100 000 flow records in memory. Report.Calls
+	// then describes the calls the table lists, and CallsOmitted counts
+	// the others.
 	NoFlowList bool
 
 	// Flow expiry, in capture time. A packet arriving after its flow's

@@ -217,13 +217,26 @@ func (dc *detectContext) groupCalls() {
 		members[start[r]] = int32(i)
 		start[r]++
 	}
-	dc.rep.Calls = slices.Grow(dc.rep.Calls, len(roots))
+	// Without a flow list, only the calls the table lists are described:
+	// a gateway's tens of thousands would take more memory than its flows.
+	described := len(roots)
+	if dc.a.opts.NoFlowList {
+		described = min(described, maxTableCalls)
+	}
+	dc.rep.CallsOmitted = len(roots) - described
+	dc.rep.Calls = slices.Grow(dc.rep.Calls, described)
 	var js []*judged // scratch, one modality of one call at a time
 	var locals []netip.AddrPort
 	end := int32(0)
 	for n, r := range roots {
 		g := members[end : end+size[r]]
 		end += size[r]
+		if n >= described {
+			for _, i := range g {
+				ms[i].j.Call = n + 1
+			}
+			continue
+		}
 		call := Call{ID: n + 1, Flows: make([]int, 0, len(g)), Streams: []CallStream{}}
 		var first, last int64
 		for _, i := range g {

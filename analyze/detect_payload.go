@@ -321,7 +321,7 @@ func detectMediaQuality(dc *detectContext) []Finding {
 			}
 			b.add(j, j.Dir[s.Dir].First, j.Dir[s.Dir].FirstFrame)
 			parts = append(parts, fmt.Sprintf("%s SSRC 0x%08X PT %d %s: %s in its worst 15 s window (whole stream: %d packets, %d lost)",
-				j.pairDesc(), s.SSRC, s.PayloadType, dirName(s.Dir), strings.Join(bad, ", "), s.Packets, s.Lost))
+				j.pairDesc(), s.SSRC, s.PayloadType, dirName(int(s.Dir)), strings.Join(bad, ", "), s.Packets, s.Lost))
 		}
 	}
 	if b.empty() {

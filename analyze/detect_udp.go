@@ -234,7 +234,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 			for _, j := range js {
 				pkts += j.Dir[c2s].Packets
 				if st := j.pl.stun(); st != nil {
-					stunReq += st.Requests
+					stunReq += int(st.Requests)
 				}
 			}
 			what := "UDP"

@@ -8,26 +8,27 @@ import (
 // analyzer's own terms. Detectors and the classifier read them through the
 // payloadState accessors (nil = the protocol was not seen on the flow).
 
-// stunFacts summarises STUN/TURN on a flow.
+// stunFacts summarises STUN/TURN on a flow. 32-bit counts: a gateway's
+// report holds tens of thousands of these.
 type stunFacts struct {
-	Requests, Responses, Errors     int
-	BindingRequests, BindingSuccess int
-	AllocRequests, AllocSuccess     int
-	AllocErrors                     []int // error codes of Allocate errors in order (401 first = normal challenge)
-	AllocUnansweredAfterChallenge   bool  // an Allocate sent after a 401 got no answer
-	Unanswered                      int   // requests whose transaction never got a response
-	MSTURN                          bool
+	AllocErrors                     []int            // error codes of Allocate errors in order (401 first = normal challenge)
 	Mapped                          []netip.AddrPort // distinct XOR-MAPPED / MAPPED addresses in order seen
 	Relayed                         []netip.AddrPort
 	Ufrags                          []string // ICE usernames (local ufrag part), escaped
 	FirstRequestFrame               int64
+	Requests, Responses, Errors     int32
+	BindingRequests, BindingSuccess int32
+	AllocRequests, AllocSuccess     int32
+	Unanswered                      int32 // requests whose transaction never got a response
+	AllocUnansweredAfterChallenge   bool  // an Allocate sent after a 401 got no answer
+	MSTURN                          bool
 }
 
 // rtpStreamFacts is one RTP stream (one SSRC in one direction).
 type rtpStreamFacts struct {
 	SSRC        uint32
 	PayloadType uint8
-	Dir         int // c2s or s2c
+	Dir         int8 // c2s or s2c
 	Packets     int64
 	Lost        int64
 	Reordered   int64

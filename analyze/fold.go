@@ -124,7 +124,7 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 		for _, e := range s.AllocErrors {
 			challenged = challenged && e == 401 && s.AllocSuccess > 0
 		}
-		if len(s.AllocErrors) > 0 && !challenged || s.Errors > len(s.AllocErrors) || s.AllocUnansweredAfterChallenge {
+		if len(s.AllocErrors) > 0 && !challenged || int(s.Errors) > len(s.AllocErrors) || s.AllocUnansweredAfterChallenge {
 			return foldKey{}, false
 		}
 		k.stunUnanswered, k.stunAllocated, k.stunChallenged = s.Unanswered > 0, s.AllocSuccess > 0, challenged

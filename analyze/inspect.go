@@ -451,10 +451,10 @@ func (s *payloadState) stunFacts() *stunFacts {
 	st := s.stunS
 	un, ua := st.Unanswered()
 	f := &stunFacts{
-		Requests: st.Requests, Responses: st.Responses, Errors: st.Errors,
-		BindingRequests: st.BindingRequests, BindingSuccess: st.BindingSuccesses,
-		AllocRequests: st.AllocateRequests, AllocSuccess: st.AllocateSuccesses,
-		Unanswered: un, MSTURN: st.MSTURN || st.MS != 0,
+		Requests: int32(st.Requests), Responses: int32(st.Responses), Errors: int32(st.Errors),
+		BindingRequests: int32(st.BindingRequests), BindingSuccess: int32(st.BindingSuccesses),
+		AllocRequests: int32(st.AllocateRequests), AllocSuccess: int32(st.AllocateSuccesses),
+		Unanswered: int32(un), MSTURN: st.MSTURN || st.MS != 0,
 		FirstRequestFrame: st.FirstFrame,
 	}
 	for _, c := range st.AllocateErrorCodes[:st.NumAllocateErrors] {

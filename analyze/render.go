@@ -144,8 +144,8 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 		if err := t.Render(); err != nil {
 			return err
 		}
-		if len(calls) < len(rep.Calls) {
-			fmt.Fprintf(w, "  ... %d more calls (all of them with --flows or --format json)\n", len(rep.Calls)-len(calls))
+		if more := len(rep.Calls) - len(calls) + rep.CallsOmitted; more > 0 {
+			fmt.Fprintf(w, "  ... %d more calls (all of them with --flows or --format json)\n", more)
 		}
 	}
 	if o.Flows {

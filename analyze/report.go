@@ -11,6 +11,10 @@ type Report struct {
 	Flows    []FlowReport   `json:"flows"`
 	Findings []Finding      `json:"findings"`
 	Calls    []Call         `json:"calls"`
+	// CallsOmitted counts the calls grouped but not in Calls: without a flow
+	// list (Options.NoFlowList) only the first ones, which the table shows,
+	// are described.
+	CallsOmitted int `json:"calls_omitted,omitempty"`
 	// Remediation is the deduplicated list of rules to add, in the article's words.
 	Remediation []string `json:"remediation"`
 }

@@ -297,11 +297,15 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 	sort.SliceStable(a.icmpOrphans, func(i, j int) bool { return a.icmpOrphans[i].hit.frame < a.icmpOrphans[j].hit.frame })
 	// Nothing below is needed to finish; dropped before the report is
 	// built, it is memory the collector need not keep or scan: the indexes,
-	// spare reassemblers, fold maps, and the other shards' copies of the
-	// DNS names (shard 0's table is the same).
-	a.index, a.tlsFree, a.folds = nil, nil, nil
-	for _, s := range shards[1:] {
-		s.index, s.tlsFree, s.folds, s.dns = nil, nil, nil, dnsState{}
+	// spare parsers, fold maps, the decoders (their layers point into the
+	// last batch read, a megabyte each) and the other shards' copies of
+	// the DNS names (shard 0's table is the same).
+	for i, s := range shards {
+		s.index, s.tlsFree, s.parsers, s.folds = nil, nil, parsers{}, nil
+		s.dec, s.res = nil, decodeResult{}
+		if i > 0 {
+			s.dns = dnsState{}
+		}
 	}
 	return a
 }

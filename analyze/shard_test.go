@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -149,7 +150,7 @@ func TestFlowBoundShared(t *testing.T) {
 // TestNoFlowListSameReport: without a flow list the analyzer keeps facts
 // instead of per-protocol summaries (TLS facts taken when the handshake
 // ends, RTP figures read as numbers); findings, calls, classes and verdicts
-// must be what the full run says.
+// must be what the full run says; the calls, those the table lists.
 func TestNoFlowListSameReport(t *testing.T) {
 	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
 	if err != nil || len(paths) == 0 {
@@ -160,6 +161,9 @@ func TestNoFlowListSameReport(t *testing.T) {
 			report := func(lean bool) string {
 				rep := runFile(t, p, Options{NoFlowList: lean})
 				rep.Flows = nil
+				if n := len(rep.Calls); !lean && n > maxTableCalls {
+					rep.Calls, rep.CallsOmitted = rep.Calls[:maxTableCalls], n-maxTableCalls
+				}
 				b, err := json.Marshal(rep)
 				if err != nil {
 					t.Fatal(err)
@@ -228,5 +232,43 @@ func TestIndependentDetectorsIgnoreClaims(t *testing.T) {
 				t.Errorf("%s: independent detector %d reads claims:\n none claimed %s\n all claimed  %s", filepath.Base(p), i, free, claimed)
 			}
 		}
+	}
+}
+
+// TestNoFlowListCalls: without a flow list, only the calls the table lists
+// are described, and the others counted: the table says the same.
+func TestNoFlowListCalls(t *testing.T) {
+	const calls = maxTableCalls + 10
+	var frames [][]byte
+	for i := range calls {
+		// One client each: one call each.
+		client := fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200)
+		frames = append(frames, udpPacket(t, client, "52.112.0.10", 50010, 3478, []byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, byte(i)}))
+	}
+	file := pcapFile(frames, time.Millisecond)
+	run := func(lean bool) (*Report, string) {
+		rep, err := Run(context.Background(), openPcap(t, file), Options{NoFlowList: lean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := Render(&b, rep, RenderOptions{Format: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		return rep, b.String()
+	}
+	full, fullTable := run(false)
+	lean, leanTable := run(true)
+	if len(full.Calls) != calls || full.CallsOmitted != 0 {
+		t.Fatalf("full report: %d calls, %d omitted, want %d and 0", len(full.Calls), full.CallsOmitted, calls)
+	}
+	if len(lean.Calls) != maxTableCalls || lean.CallsOmitted != calls-maxTableCalls {
+		t.Errorf("without a flow list: %d calls, %d omitted, want %d and %d", len(lean.Calls), lean.CallsOmitted, maxTableCalls, calls-maxTableCalls)
+	}
+	if !reflect.DeepEqual(lean.Calls, full.Calls[:len(lean.Calls)]) {
+		t.Errorf("the calls described differ:\n lean %+v\n full %+v", lean.Calls, full.Calls[:len(lean.Calls)])
+	}
+	if leanTable != fullTable || !strings.Contains(leanTable, "... 10 more calls") {
+		t.Errorf("tables differ or miss the count:\n lean %s\n full %s", leanTable, fullTable)
 	}
 }
