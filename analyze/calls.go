@@ -61,22 +61,38 @@ func flowModality(j *judged, local netip.AddrPort) string {
 	return ClassAudio
 }
 
+// connectivity is a media flow's label (a byte per judged flow, not a
+// string: a gateway's report judges a hundred thousand).
+type connectivity uint8
+
+const (
+	connNone connectivity = iota // not a media flow
+	connDirect
+	connRelay
+	connTCP
+	connFailed
+)
+
+func (c connectivity) String() string {
+	return [...]string{"", ConnDirect, ConnRelay, ConnTCP, ConnFailed}[c]
+}
+
 // flowConnectivity labels one flow's own candidate pair.
-func (dc *detectContext) flowConnectivity(j *judged) string {
+func (dc *detectContext) flowConnectivity(j *judged) connectivity {
 	answered := j.twoWay()
 	if j.Proto == protoTCP {
 		answered = answered && (j.tcp.synAckSeen || !j.tcp.synSeen) && j.Dir[s2c].PayloadBytes > 0
 	}
 	if !answered {
-		return ConnFailed
+		return connFailed
 	}
 	if dc.isRelay(j) {
 		if j.Proto == protoTCP {
-			return ConnTCP
+			return connTCP
 		}
-		return ConnRelay
+		return connRelay
 	}
-	return ConnDirect
+	return connDirect
 }
 
 // isRelay: the remote end is an Office 365 relay/edge (or another TURN
@@ -114,24 +130,24 @@ func (dc *detectContext) groupCalls() {
 	for _, j := range dc.flows {
 		if local, m, ok := dc.mediaEnd(j); ok {
 			ms = append(ms, mflow{j, local, m})
-			j.Connectivity = dc.flowConnectivity(j)
+			j.conn = dc.flowConnectivity(j)
 		}
 	}
 	if len(ms) == 0 {
 		return
 	}
-	parent := make([]int, len(ms))
+	parent := make([]int32, len(ms))
 	for i := range parent {
-		parent[i] = i
+		parent[i] = int32(i)
 	}
-	find := func(i int) int {
+	find := func(i int32) int32 {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
 		}
 		return i
 	}
-	union := func(a, b int) {
+	union := func(a, b int32) {
 		if ra, rb := find(a), find(b); ra != rb {
 			if ra < rb {
 				parent[rb] = ra
@@ -140,36 +156,48 @@ func (dc *detectContext) groupCalls() {
 			}
 		}
 	}
-	// Typed keys: a string key per socket would allocate for every flow.
-	type joinKey struct {
-		kind  uint8 // 0 local socket, 1 ICE ufrag, 2 relay allocation
-		ap    netip.AddrPort
-		ufrag string
+	// Typed keys without pointers: a string key per socket would allocate
+	// for every flow, and the collector need not scan these maps.
+	type sockKey struct {
+		addr  [16]byte
+		port  uint16
+		v4    bool
+		relay bool // a relay allocation, not a local socket
 	}
-	owner := make(map[joinKey]int, len(ms))
-	join := func(key joinKey, i int) {
-		if k, ok := owner[key]; ok {
-			union(k, i)
-		} else {
-			owner[key] = i
+	sockOf := func(ap netip.AddrPort, relay bool) sockKey {
+		return sockKey{ap.Addr().As16(), ap.Port(), ap.Addr().Is4(), relay}
+	}
+	sockets := make(map[sockKey]int32, len(ms))
+	ufrags := map[string]int32{}
+	join := func(owner int32, ok bool, i int32) int32 {
+		if ok {
+			union(owner, i)
+			return owner
 		}
+		return i
 	}
 	for i, m := range ms {
-		join(joinKey{kind: 0, ap: m.local}, i)
+		i := int32(i)
+		k := sockOf(m.local, false)
+		o, ok := sockets[k]
+		sockets[k] = join(o, ok, i)
 		if st := m.j.pl.stun(); st != nil {
 			for _, u := range st.Ufrags {
-				join(joinKey{kind: 1, ufrag: u}, i)
+				o, ok := ufrags[u]
+				ufrags[u] = join(o, ok, i)
 			}
 			for _, r := range st.Relayed {
-				join(joinKey{kind: 2, ap: r}, i)
+				k := sockOf(r, true)
+				o, ok := sockets[k]
+				sockets[k] = join(o, ok, i)
 			}
 		}
 	}
 	// Flows of one client overlapping in time: one call. Sort by start per
 	// client address and sweep.
-	idx := make([]int, len(ms))
+	idx := make([]int32, len(ms))
 	for i := range idx {
-		idx[i] = i
+		idx[i] = int32(i)
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
 		ma, mb := ms[idx[a]], ms[idx[b]]
@@ -199,7 +227,7 @@ func (dc *detectContext) groupCalls() {
 	size := make([]int32, len(ms)) // by root
 	var roots []int32
 	for i := range ms {
-		r := int32(find(i))
+		r := find(int32(i))
 		root[i] = r
 		if size[r] == 0 {
 			roots = append(roots, r)
@@ -306,7 +334,7 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	rs := dc.relayUDPOf(locals[0].Addr())
 	udpTried, udpFailed := rs.tried, rs.failed
 	for i, j := range js {
-		if j.Connectivity == ConnFailed {
+		if j.conn == connFailed {
 			continue
 		}
 		if best < 0 || better(i, best) {
@@ -320,7 +348,7 @@ func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrP
 	}
 	j, local := js[best], locals[best]
 	remote := remoteOf(j, local)
-	s.Connectivity = j.Connectivity
+	s.Connectivity = j.conn.String()
 	sent, recv := j.Dir[c2s].Packets, j.Dir[s2c].Packets
 	if local == j.Server() {
 		sent, recv = recv, sent

@@ -21,7 +21,7 @@ type detectContext struct {
 	claimed map[int]string
 
 	o365Calls map[int]bool // calls with a flow to Office 365 (lazy)
-	relayUDP  map[netip.Addr]*relayUDPStats
+	relayUDP  map[netip.Addr]relayUDPStats
 
 	mu sync.Mutex // the report's warnings, written by detectors that fail
 }
@@ -37,7 +37,8 @@ type relayUDPStats struct {
 // all clients: detectors and calls ask per flow and per stream).
 func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
 	if dc.relayUDP == nil {
-		dc.relayUDP = map[netip.Addr]*relayUDPStats{}
+		// Values, not pointers: a gateway has tens of thousands of clients.
+		dc.relayUDP = map[netip.Addr]relayUDPStats{}
 		for _, j := range dc.flows {
 			if j.Proto != protoUDP || dc.area(j) == "" {
 				continue
@@ -47,11 +48,8 @@ func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
 			if !relay && !edge {
 				continue
 			}
-			st := dc.relayUDP[j.Client().Addr()]
-			if st == nil {
-				st = &relayUDPStats{}
-				dc.relayUDP[j.Client().Addr()] = st
-			}
+			c := j.Client().Addr()
+			st := dc.relayUDP[c]
 			if relay {
 				st.tried++
 				if !j.twoWay() {
@@ -61,12 +59,10 @@ func (dc *detectContext) relayUDPOf(client netip.Addr) relayUDPStats {
 			if j.twoWay() {
 				st.works = true
 			}
+			dc.relayUDP[c] = st
 		}
 	}
-	if st := dc.relayUDP[client]; st != nil {
-		return *st
-	}
-	return relayUDPStats{}
+	return dc.relayUDP[client]
 }
 
 // isO365Media reports a media flow that belongs to Skype/Teams: its server

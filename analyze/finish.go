@@ -16,13 +16,13 @@ import (
 // judged is a flow with what Finish concluded about it; detectors read it.
 type judged struct {
 	*Flow
-	ID           int
-	Class        string
-	evidence     evidenceBits
-	SNI          string
-	DNSName      string
-	Connectivity string
-	Call         int // 0 = none
+	ID       int
+	Class    string
+	SNI      string
+	DNSName  string
+	Call     int // 0 = none
+	evidence evidenceBits
+	conn     connectivity // media flows: set when calls are grouped
 }
 
 // Finish expires every flow, classifies, runs the detectors and returns the
@@ -346,7 +346,7 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 		Folded:       f.foldedFlows(),
 		SNI:          j.SNI,
 		DNSName:      j.DNSName,
-		Connectivity: j.Connectivity,
+		Connectivity: j.conn.String(),
 	}
 	if f.Proto == protoTCP {
 		fr.TCPFlags = tcpFlagsString(f)

@@ -109,7 +109,7 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 				if callWorks[f] == nil {
 					callWorks[f] = map[int]bool{}
 				}
-				callWorks[f][j.Call] = callWorks[f][j.Call] || j.Connectivity != ConnFailed && j.Connectivity != ""
+				callWorks[f][j.Call] = callWorks[f][j.Call] || j.conn != connFailed && j.conn != connNone
 			}
 		}
 	}
