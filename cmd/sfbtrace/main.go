@@ -20,7 +20,10 @@ var version = "dev"
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT is
 // set: near it the garbage collector works harder instead of letting the
 // heap double, which keeps a gateway's RSS near it on a gigabyte capture.
-const memoryLimit = 136 << 20
+// The binary and the runtime's own memory come on top: 128 MiB keeps the
+// 1 GB corpus at 138 MiB RSS (145 MB), under the 150 MB bound with room
+// (136 MiB gave 143-145 MiB, at the bound), for no measurable time.
+const memoryLimit = 128 << 20
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

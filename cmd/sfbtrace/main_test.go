@@ -296,11 +296,11 @@ func TestTimeoutFlags(t *testing.T) {
 // MiB or a quarter of it (a limit at the live heap makes the collector run
 // nonstop).
 func TestMemoryLimitFor(t *testing.T) {
-	const base = 136 << 20
+	const base = memoryLimit
 	for _, tc := range []struct{ live, want int64 }{
 		{0, base},
-		{100 << 20, base},
-		{104 << 20, base},
+		{90 << 20, base},
+		{96 << 20, base},
 		{110 << 20, 142 << 20},
 		{128 << 20, 160 << 20},
 		{400 << 20, 500 << 20},
