@@ -45,12 +45,17 @@ func (w wire) flags(b ...bool) wire {
 // addrPort writes the address's 0, 4 or 16 bytes, then the port.
 // Addresses parsed from packets have no zone.
 func (w wire) addrPort(a netip.AddrPort) wire {
-	ip := a.Addr()
-	if !ip.IsValid() {
-		return w.u(0).u(uint64(a.Port()))
+	port := uint64(a.Port())
+	switch ip := a.Addr(); {
+	case !ip.IsValid():
+		return w.u(0).u(port)
+	case ip.Is4():
+		b := ip.As4()
+		return append(w.u(4), b[:]...).u(port)
+	default: // IPv6, IPv4-mapped included (it stays mapped)
+		b := ip.As16()
+		return append(w.u(16), b[:]...).u(port)
 	}
-	b := ip.AsSlice()
-	return append(w.u(uint64(len(b))), b...).u(uint64(a.Port()))
 }
 
 func (w wire) str(s string) wire { return append(w.u(uint64(len(s))), s...) }

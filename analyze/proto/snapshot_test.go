@@ -20,8 +20,11 @@ func fill(t *testing.T, r *rand.Rand, v reflect.Value) {
 	switch v.Type() {
 	case reflect.TypeFor[netip.AddrPort]():
 		ip := netip.AddrFrom4([4]byte{10, byte(r.IntN(256)), byte(r.IntN(256)), 1})
-		if r.IntN(2) == 0 {
+		switch r.IntN(3) {
+		case 1:
 			ip = netip.AddrFrom16([16]byte{0x26, 0x03, 15: byte(1 + r.IntN(200))})
+		case 2:
+			ip = netip.AddrFrom16(ip.As16()) // IPv4-mapped: must stay so
 		}
 		v.Set(reflect.ValueOf(netip.AddrPortFrom(ip, uint16(1+r.IntN(65000)))))
 		return
