@@ -182,11 +182,11 @@ func (dc *detectContext) groupCalls() {
 		o, ok := sockets[k]
 		sockets[k] = join(o, ok, i)
 		if st := m.j.pl.stun(); st != nil {
-			for _, u := range st.Ufrags {
+			for _, u := range st.ufrags() {
 				o, ok := ufrags[u]
 				ufrags[u] = join(o, ok, i)
 			}
-			for _, r := range st.Relayed {
+			for _, r := range st.relayed() {
 				k := sockOf(r, true)
 				o, ok := sockets[k]
 				sockets[k] = join(o, ok, i)

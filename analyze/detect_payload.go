@@ -150,7 +150,7 @@ func detectTURNAllocateFailed(dc *detectContext) []Finding {
 			continue
 		}
 		var bad []string
-		for i, code := range st.AllocErrors {
+		for i, code := range st.allocErrors() {
 			if code == 401 && i == 0 {
 				continue // the normal authentication challenge
 			}
@@ -160,7 +160,7 @@ func detectTURNAllocateFailed(dc *detectContext) []Finding {
 			bad = append(bad, "the authenticated Allocate after the 401 challenge was never answered")
 			unansweredAfter++
 		}
-		if len(bad) == 0 || st.AllocSuccess > 0 && !st.AllocUnansweredAfterChallenge && onlyRetryable(st.AllocErrors) {
+		if len(bad) == 0 || st.AllocSuccess > 0 && !st.AllocUnansweredAfterChallenge && onlyRetryable(st.allocErrors()) {
 			continue
 		}
 		b.add(j, j.First, st.FirstRequestFrame)
@@ -346,7 +346,7 @@ func detectNATMappingChanged(dc *detectContext) []Finding {
 		// address: not a NAT mapping. Keep addresses the client's NAT gave.
 		var s []string
 		for _, m := range st.Mapped {
-			if m.Addr() != j.Server().Addr() && !contains(st.Relayed, m) {
+			if m.Addr() != j.Server().Addr() && !contains(st.relayed(), m) {
 				s = append(s, m.String())
 			}
 		}

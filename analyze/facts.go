@@ -8,13 +8,12 @@ import (
 // analyzer's own terms. Detectors and the classifier read them through the
 // payloadState accessors (nil = the protocol was not seen on the flow).
 
-// stunFacts summarises STUN/TURN on a flow. 32-bit counts: a gateway's
-// report holds tens of thousands of these.
+// stunFacts summarises STUN/TURN on a flow. 32-bit counts, and the lists
+// most flows lack behind one pointer: a gateway's report holds tens of
+// thousands of these.
 type stunFacts struct {
-	AllocErrors                     []int            // error codes of Allocate errors in order (401 first = normal challenge)
 	Mapped                          []netip.AddrPort // distinct XOR-MAPPED / MAPPED addresses in order seen
-	Relayed                         []netip.AddrPort
-	Ufrags                          []string // ICE usernames (local ufrag part), escaped
+	more                            *stunMore        // nil when all its lists are empty
 	FirstRequestFrame               int64
 	Requests, Responses, Errors     int32
 	BindingRequests, BindingSuccess int32
@@ -22,6 +21,34 @@ type stunFacts struct {
 	Unanswered                      int32 // requests whose transaction never got a response
 	AllocUnansweredAfterChallenge   bool  // an Allocate sent after a 401 got no answer
 	MSTURN                          bool
+}
+
+// stunMore are the lists of a STUN flow that most flows lack.
+type stunMore struct {
+	AllocErrors []int            // error codes of Allocate errors in order (401 first = normal challenge)
+	Relayed     []netip.AddrPort // the TURN relayed address
+	Ufrags      []string         // ICE usernames (local ufrag part), escaped
+}
+
+func (f *stunFacts) allocErrors() []int {
+	if f.more == nil {
+		return nil
+	}
+	return f.more.AllocErrors
+}
+
+func (f *stunFacts) relayed() []netip.AddrPort {
+	if f.more == nil {
+		return nil
+	}
+	return f.more.Relayed
+}
+
+func (f *stunFacts) ufrags() []string {
+	if f.more == nil {
+		return nil
+	}
+	return f.more.Ufrags
 }
 
 // rtpStreamFacts is one RTP stream (one SSRC in one direction).

@@ -116,15 +116,15 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 		return foldKey{}, false
 	}
 	k := foldKey{state: st, serverPort: f.serverPort(), proto: f.Proto, area: f.area, v6: f.Key.V6,
-		synRetrans: f.tcp.synCount > 1, modality: z.modality}
+		synRetrans: f.tcp.synCount > 1, modality: f.pl.guessModality()}
 	if s := z.stun; s != nil {
 		// The 401 challenge before a successful Allocate is normal
 		// (REFERENCE.md); any other error stays individual.
-		challenged := len(s.AllocErrors) > 0
-		for _, e := range s.AllocErrors {
+		challenged := len(s.allocErrors()) > 0
+		for _, e := range s.allocErrors() {
 			challenged = challenged && e == 401 && s.AllocSuccess > 0
 		}
-		if len(s.AllocErrors) > 0 && !challenged || int(s.Errors) > len(s.AllocErrors) || s.AllocUnansweredAfterChallenge {
+		if len(s.allocErrors()) > 0 && !challenged || int(s.Errors) > len(s.allocErrors()) || s.AllocUnansweredAfterChallenge {
 			return foldKey{}, false
 		}
 		k.stunUnanswered, k.stunAllocated, k.stunChallenged = s.Unanswered > 0, s.AllocSuccess > 0, challenged

@@ -84,9 +84,9 @@ func TestFoldKeySTUN(t *testing.T) {
 		ok    bool
 	}{
 		{stunFacts{}, true},
-		{stunFacts{AllocErrors: []int{401}, Errors: 1, AllocSuccess: 1}, true},
-		{stunFacts{AllocErrors: []int{401}, Errors: 1}, false},                       // challenged, never allocated
-		{stunFacts{AllocErrors: []int{401, 486}, Errors: 2, AllocSuccess: 1}, false}, // quota reached
+		{stunFacts{more: &stunMore{AllocErrors: []int{401}}, Errors: 1, AllocSuccess: 1}, true},
+		{stunFacts{more: &stunMore{AllocErrors: []int{401}}, Errors: 1}, false},                       // challenged, never allocated
+		{stunFacts{more: &stunMore{AllocErrors: []int{401, 486}}, Errors: 2, AllocSuccess: 1}, false}, // quota reached
 		{stunFacts{Errors: 1, BindingRequests: 1}, false},
 	} {
 		f := &Flow{Proto: protoUDP, tcp: &noTCP}

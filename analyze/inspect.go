@@ -40,8 +40,7 @@ type frozen struct {
 	stun     *stunFacts
 	tls      *tlsFacts
 	rtp      *rtpFacts
-	sums     *summaries // for the flow list only: nil without one
-	modality string
+	sums     *summaries   // for the flow list only: nil without one
 	evidence evidenceBits // payload evidence only
 	payloads bool
 	pseudo   bool
@@ -368,7 +367,6 @@ func (s *payloadState) freeze() *frozen {
 		}
 		z.rtp = rtpFactsOf(r)
 		ev |= evRTP
-		z.modality = modalityOf(z.rtp)
 	}
 	if r := s.rtpS; r != nil && r.RTCPPackets > 0 {
 		ev |= evRTCP
@@ -422,7 +420,14 @@ func (s *payloadState) isSIP() bool      { return s.sipF != nil }
 func (s *payloadState) mediaOverTCP() bool { return s.freeze().pseudo }
 
 // guessModality infers audio/video/sharing from RTP payload types.
-func (s *payloadState) guessModality() string { return s.freeze().modality }
+// It is derived, not kept: a gateway's report holds a hundred thousand
+// frozen flows.
+func (s *payloadState) guessModality() string {
+	if z := s.freeze(); z.rtp != nil {
+		return modalityOf(z.rtp)
+	}
+	return ""
+}
 
 func (s *payloadState) evidence() evidenceBits { return s.freeze().evidence }
 
@@ -457,16 +462,20 @@ func (s *payloadState) stunFacts() *stunFacts {
 		Unanswered: int32(un), MSTURN: st.MSTURN || st.MS != 0,
 		FirstRequestFrame: st.FirstFrame,
 	}
+	var more stunMore
 	for _, c := range st.AllocateErrorCodes[:st.NumAllocateErrors] {
-		f.AllocErrors = append(f.AllocErrors, int(c))
+		more.AllocErrors = append(more.AllocErrors, int(c))
 	}
 	f.AllocUnansweredAfterChallenge = ua > 0 && st.NumAllocateErrors > 0 && st.AllocateErrorCodes[0] == 401 && !st.AllocateOKAfter401
 	f.Mapped = append(f.Mapped, st.Mapped[:st.NumMapped]...)
 	if st.Relayed.IsValid() {
-		f.Relayed = append(f.Relayed, st.Relayed)
+		more.Relayed = append(more.Relayed, st.Relayed)
 	}
 	for _, u := range st.Usernames {
-		f.Ufrags = append(f.Ufrags, escapeName(u))
+		more.Ufrags = append(more.Ufrags, escapeName(u))
+	}
+	if more.AllocErrors != nil || more.Relayed != nil || more.Ufrags != nil {
+		f.more = &more
 	}
 	return f
 }
