@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/sfbtrace/sfbtrace/analyze/proto"
 	"github.com/sfbtrace/sfbtrace/capture"
 )
 
@@ -109,10 +108,9 @@ type Analyzer struct {
 
 	icmpOrphans []orphanICMP
 	dns         dnsState
-	tlsFree     []*proto.TLSConn // reassemblers of finished handshakes, for reuse
-	sink        uint64           // keeps warm's loads from being optimised away
-	snap        []byte           // settle's scratch space
-	parsers     parsers          // media parsers for reuse
+	sink        uint64  // keeps warm's loads from being optimised away
+	snap        []byte  // settle's scratch space
+	parsers     parsers // payload parsers for reuse
 
 	foldAt      int64                // flows in the capture (all shards) past which finished flows fold (fold.go)
 	created     *atomic.Int64        // flows created so far, shared by the shards

@@ -167,29 +167,29 @@ func (dc *detectContext) groupCalls() {
 	sockOf := func(ap netip.AddrPort, relay bool) sockKey {
 		return sockKey{ap.Addr().As16(), ap.Port(), ap.Addr().Is4(), relay}
 	}
+	// The first flow seen with a key owns it; later ones join its call.
 	sockets := make(map[sockKey]int32, len(ms))
 	ufrags := map[string]int32{}
-	join := func(owner int32, ok bool, i int32) int32 {
-		if ok {
-			union(owner, i)
-			return owner
+	joinSocket := func(k sockKey, i int32) {
+		if o, ok := sockets[k]; ok {
+			union(o, i)
+		} else {
+			sockets[k] = i
 		}
-		return i
 	}
 	for i, m := range ms {
 		i := int32(i)
-		k := sockOf(m.local, false)
-		o, ok := sockets[k]
-		sockets[k] = join(o, ok, i)
+		joinSocket(sockOf(m.local, false), i)
 		if st := m.j.pl.stun(); st != nil {
 			for _, u := range st.ufrags() {
-				o, ok := ufrags[u]
-				ufrags[u] = join(o, ok, i)
+				if o, ok := ufrags[u]; ok {
+					union(o, i)
+				} else {
+					ufrags[u] = i
+				}
 			}
 			for _, r := range st.relayed() {
-				k := sockOf(r, true)
-				o, ok := sockets[k]
-				sockets[k] = join(o, ok, i)
+				joinSocket(sockOf(r, true), i)
 			}
 		}
 	}

@@ -49,7 +49,7 @@ func (f *Flow) foldedFlows() int64 {
 // finished is called when a flow's timeout has passed: its parsers are
 // released and, past the fold threshold, it may be folded away.
 func (a *Analyzer) finished(idx int32) {
-	a.freezeFlow(a.flows.get(idx))
+	a.flows.get(idx).pl.freezeInto(&a.parsers)
 	if a.created.Load() < a.foldAt {
 		return
 	}

@@ -124,7 +124,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 			// Allocated at the first payload, not at the SYN: SYN-only
 			// (blocked) flows are common and need no reassembler. The
 			// client's ISN is replayed so its stream starts right.
-			s.tlsC = a.newTLSConn()
+			s.tlsC = a.parsers.tls.get()
 			if f.tcp.synSeen {
 				s.tlsC.Observe(true, f.tcp.synISN, true, nil)
 			}
@@ -134,7 +134,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		// Release the reassembler once it has nothing more to learn, or at
 		// once when the client's first bytes are not TLS.
 		if c.Done() || (c.NotTLS && !c.HelloSeen) {
-			s.stopTLS(&a.tlsFree)
+			s.stopTLS(&a.parsers)
 		}
 	}
 	if len(p) == 0 {
@@ -148,7 +148,8 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
 	if (sp >= 3478 && sp <= 3481) || s.pseudo || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
 		if s.stunS == nil {
-			s.stunS = &proto.STUNStats{FirstFrame: frame}
+			s.stunS = a.parsers.stun.get()
+			s.stunS.FirstFrame = frame
 		}
 		s.stunS.ObserveTCP(fromClient, r.seq, p)
 		return
@@ -292,7 +293,7 @@ func escapeName(s string) string {
 }
 
 // stopTLS keeps the TLS facts and releases the reassembler.
-func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
+func (s *payloadState) stopTLS(ps *parsers) {
 	s.tlsOff = true
 	c := s.tlsC
 	if c == nil {
@@ -309,35 +310,21 @@ func (s *payloadState) stopTLS(free *[]*proto.TLSConn) {
 		}
 		s.pseudo = c.PseudoTLS
 	}
-	if free != nil && len(*free) < tlsFreeMax {
-		*c = proto.TLSConn{}
-		*free = append(*free, c)
-	}
-}
-
-// tlsFreeMax bounds the analyzer's spare reassemblers: enough for the
-// handshakes in flight at once, which is what keeps TLS from allocating.
-const tlsFreeMax = 256
-
-// newTLSConn reuses a reassembler released by a finished handshake: a
-// gateway capture starts tens of thousands, one at a time per flow.
-func (a *Analyzer) newTLSConn() *proto.TLSConn {
-	if n := len(a.tlsFree); n > 0 {
-		c := a.tlsFree[n-1]
-		a.tlsFree = a.tlsFree[:n-1]
-		return c
-	}
-	return new(proto.TLSConn)
+	ps.release(nil, nil, c)
 }
 
 // freeze computes the flow's final facts and releases the parsers. It is
 // idempotent; accessors call it, so reading facts ends payload parsing.
-func (s *payloadState) freeze() *frozen {
+func (s *payloadState) freeze() *frozen { return s.freezeInto(nil) }
+
+// freezeInto is freeze, releasing the parsers into ps for reuse (nil: to
+// the collector).
+func (s *payloadState) freezeInto(ps *parsers) *frozen {
 	if s.fz != nil {
 		return s.fz
 	}
 	if s.cold != "" {
-		s.thaw(nil)
+		s.thaw(ps)
 	}
 	z := &frozen{payloads: s.payloads > 0}
 	var sums summaries
@@ -356,7 +343,7 @@ func (s *payloadState) freeze() *frozen {
 	if s.msMux {
 		ev |= evMSTURN
 	}
-	s.stopTLS(nil)
+	s.stopTLS(ps)
 	if s.tlsF != nil {
 		z.tls, sums.tls, z.pseudo = s.tlsF, s.tlsSum, s.pseudo
 		ev |= evTLS
@@ -388,6 +375,7 @@ func (s *payloadState) freeze() *frozen {
 		z = &frozenNone[b2i(z.payloads)]
 	}
 	s.fz = z
+	ps.release(s.stunS, s.rtpS, nil)
 	s.stunS, s.rtpS = nil, nil
 	s.tlsSum, s.tlsF = nil, nil
 	return z

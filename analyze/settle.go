@@ -13,15 +13,29 @@ import (
 // A gateway holds tens of thousands of such flows at once.
 const settleAfter = int64(5 * time.Second)
 
-// parsers recycles the media parsers of settled and finished flows: a busy
-// gateway starts a thousand media flows a second, and each parser is most
-// of a kilobyte. One per worker, so no locking.
+// parsers recycles the payload parsers of settled and finished flows: a
+// busy gateway starts a thousand media flows and more TLS handshakes a
+// second, and each parser is most of a kilobyte. One per worker, so no
+// locking.
 type parsers struct {
 	stun pool[proto.STUNStats]
 	rtp  pool[proto.RTPStats]
+	tls  pool[proto.TLSConn]
 }
 
-// poolMax bounds what a pool keeps: enough for a burst of flows ending.
+// release keeps the parsers (any may be nil) for reuse; ps may be nil
+// (freeze outside a worker): they go to the collector.
+func (ps *parsers) release(st *proto.STUNStats, rt *proto.RTPStats, c *proto.TLSConn) {
+	if ps != nil {
+		ps.stun.put(st)
+		ps.rtp.put(rt)
+		ps.tls.put(c)
+	}
+}
+
+// poolMax bounds what a pool keeps: enough for the flows one expiry scan
+// finishes (a second of a busy gateway's media) or the handshakes in
+// flight at once.
 const poolMax = 1024
 
 type pool[T any] struct{ free []*T }
@@ -51,8 +65,8 @@ func (p *pool[T]) put(x *T) {
 // packet, or freeze, restores them exactly (thaw), so settling changes no
 // result. buf is scratch space for the encoding.
 func (s *payloadState) settle(ps *parsers, buf *[]byte) {
-	if s.cold != "" || s.fz != nil || (s.stunS == nil && s.rtpS == nil) {
-		return
+	if s.stunS == nil && s.rtpS == nil {
+		return // nothing to keep, or already settled
 	}
 	b, ok := proto.AppendMediaSnapshot((*buf)[:0], s.stunS, s.rtpS)
 	if !ok {
@@ -60,8 +74,7 @@ func (s *payloadState) settle(ps *parsers, buf *[]byte) {
 	}
 	*buf = b
 	s.cold = string(b)
-	ps.stun.put(s.stunS)
-	ps.rtp.put(s.rtpS)
+	ps.release(s.stunS, s.rtpS, nil)
 	s.stunS, s.rtpS = nil, nil
 }
 
@@ -84,19 +97,4 @@ func (s *payloadState) thaw(ps *parsers) {
 		s.stunS, s.rtpS = nil, nil
 	}
 	s.cold = ""
-}
-
-// freezeFlow freezes f's payload facts (see payloadState.freeze) and keeps
-// its media parsers for the flows to come.
-func (a *Analyzer) freezeFlow(f *Flow) {
-	if f.pl.fz != nil {
-		return
-	}
-	if f.pl.cold != "" {
-		f.pl.thaw(&a.parsers)
-	}
-	st, rt := f.pl.stunS, f.pl.rtpS
-	f.pl.freeze()
-	a.parsers.stun.put(st)
-	a.parsers.rtp.put(rt)
 }

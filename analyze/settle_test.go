@@ -1,9 +1,8 @@
 package analyze
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,10 +14,7 @@ import (
 // settleCaptures are media captures: the project's and, when ../shared is
 // there, nDPI's STUN/RTP/Teams traces.
 func settleCaptures(t *testing.T) []string {
-	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no project captures: %v", err)
-	}
+	paths := projectCaptures(t)
 	if d := pcaptest.SharedDir(); d != "" {
 		for _, n := range []string{"teams.pcap", "stun.pcap", "rtp.pcapng", "stun_dtls_rtp.pcapng",
 			"stun_google_meet.pcapng", "stun_zoom.pcapng", "rtcp_multiple_pkts_in_the_same_datagram.pcap",
@@ -46,15 +42,8 @@ func TestSettleSameReport(t *testing.T) {
 				}
 				defer src.Close()
 				a := New(Options{scanEveryPacket: true, settleAfter: settle})
-				for {
-					pk, err := src.Next()
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					a.Add(pk)
+				if _, err := readAll(context.Background(), src, a.Add); err != nil {
+					t.Fatal(err)
 				}
 				cold := 0
 				a.flows.each(func(f *Flow) {

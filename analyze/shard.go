@@ -250,7 +250,7 @@ func (a *Analyzer) warm(hashes []uint64) {
 // freezeAll finalises every flow's payload facts (Finish would otherwise
 // do it serially).
 func (a *Analyzer) freezeAll() {
-	a.flows.each(a.freezeFlow)
+	a.flows.each(func(f *Flow) { f.pl.freezeInto(&a.parsers) })
 }
 
 // mergeShards folds the shards' state into the first one; their flow
@@ -301,7 +301,7 @@ func mergeShards(shards []*Analyzer) *Analyzer {
 	// last batch read, a megabyte each) and the other shards' copies of
 	// the DNS names (shard 0's table is the same).
 	for i, s := range shards {
-		s.index, s.tlsFree, s.parsers, s.folds = nil, nil, parsers{}, nil
+		s.index, s.parsers, s.folds = nil, parsers{}, nil
 		s.dec, s.res = nil, decodeResult{}
 		if i > 0 {
 			s.dns = dnsState{}

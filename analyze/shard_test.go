@@ -16,6 +16,16 @@ import (
 	"github.com/sfbtrace/sfbtrace/internal/pcaptest"
 )
 
+// projectCaptures lists the captures in the project's pcaps/.
+func projectCaptures(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no project captures: %v", err)
+	}
+	return paths
+}
+
 // runFile analyzes the capture at path.
 func runFile(t *testing.T, path string, opts Options) *Report {
 	t.Helper()
@@ -152,11 +162,7 @@ func TestFlowBoundShared(t *testing.T) {
 // ends, RTP figures read as numbers); findings, calls, classes and verdicts
 // must be what the full run says; the calls, those the table lists.
 func TestNoFlowListSameReport(t *testing.T) {
-	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no project captures: %v", err)
-	}
-	for _, p := range paths {
+	for _, p := range projectCaptures(t) {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			report := func(lean bool) string {
 				rep := runFile(t, p, Options{NoFlowList: lean})
@@ -198,11 +204,7 @@ func TestShardedEmptyPacketLast(t *testing.T) {
 // flows nor read claims. Each must find the same with every flow claimed as
 // with none, and claim nothing.
 func TestIndependentDetectorsIgnoreClaims(t *testing.T) {
-	paths, err := filepath.Glob(pcaptest.Pcaps("*.pcap*"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no project captures: %v", err)
-	}
-	for _, p := range paths {
+	for _, p := range projectCaptures(t) {
 		src, err := capture.Open(p)
 		if err != nil {
 			t.Fatal(err)
