@@ -113,6 +113,17 @@ func servedBy(js []*judged) []netip.Addr {
 	return s
 }
 
+// serversDesc counts the distinct servers of js. Folded flows have no
+// addresses of their own (they take their look-alike's), so when some are
+// folded the count is a floor.
+func serversDesc(js []*judged, noun string) string {
+	d := plural(len(servedBy(js)), noun)
+	if countFlows(js) > len(js) {
+		return "at least " + d
+	}
+	return d
+}
+
 // addrList is listDesc of addresses, formatting only those shown.
 func addrList(as []netip.Addr, max int) string {
 	s := make([]string, min(len(as), max+1))
@@ -219,12 +230,14 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 		func(js []*judged, rule string, in bool) (string, string, string) {
 			syns := 0
 			for _, j := range js {
-				syns += int(j.tcp.synCount)
+				// A folded look-alike is unanswered too: its client
+				// packets are its SYNs.
+				syns += int(j.tcp.synCount) + int(j.foldedSent())
 			}
 			ports := portsDesc(js)
 			title := fmt.Sprintf("TCP %s to %s silently dropped", ports, ruleScope(rule, in))
 			detail := fmt.Sprintf("TCP %s to %s gets no answer: %s, %s (retransmissions included), %s: %s. No SYN-ACK, RST or ICMP came back — a firewall drops them silently.",
-				ports, ruleScope(rule, in), plural(countFlows(js), "connection"), plural(syns, "SYN"), plural(len(servedBy(js)), "server"), destSummary(js))
+				ports, ruleScope(rule, in), plural(countFlows(js), "connection"), plural(syns, "SYN"), serversDesc(js, "server"), destSummary(js))
 			return title, detail, rule
 		})
 }

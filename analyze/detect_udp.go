@@ -232,7 +232,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 		func(js []*judged, rule string, in bool) (string, string, string) {
 			pkts, stunReq := int64(0), 0
 			for _, j := range js {
-				pkts += j.Dir[c2s].Packets
+				pkts += j.Dir[c2s].Packets + j.foldedSent()
 				if st := j.pl.stun(); st != nil {
 					stunReq += int(st.Requests)
 				}
@@ -243,7 +243,7 @@ func detectUDPNoAnswer(dc *detectContext) []Finding {
 			}
 			title := fmt.Sprintf("UDP %s to %s gets no answer", portRangeDesc(js), scopeWord(in))
 			detail := fmt.Sprintf("%s %s to %s gets no answer: %s, %s, %s sent, nothing back (no ICMP either): %s — a firewall drops it silently.",
-				what, portRangeDesc(js), scopeWord(in), plural(countFlows(js), "flow"), plural(len(servedBy(js)), "relay"), plural(int(pkts), "packet"),
+				what, portRangeDesc(js), scopeWord(in), plural(countFlows(js), "flow"), serversDesc(js, "relay"), plural(int(pkts), "packet"),
 				flowList(js, 6))
 			if !in {
 				detail += " The destination is not in the Office 365 ranges (see non-o365-destination)."

@@ -173,7 +173,7 @@ func (a *Analyzer) summarize(info *capture.Info, cs *CaptureSummary) {
 	}
 	if a.flowsFolded > 0 {
 		cs.FlowsFolded = a.flowsFolded
-		cs.Warnings = append(cs.Warnings, fmt.Sprintf("more than %d flows (a quarter of --max-flows): %d flows were folded into look-alike flows (same class, names, server port, state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows, and calls are grouped from the flows kept (raise --max-flows to list them all)", foldFrom(a.opts.MaxFlows), a.flowsFolded))
+		cs.Warnings = append(cs.Warnings, fmt.Sprintf("more than %d flows (a quarter of --max-flows): %d flows were folded into look-alike flows (same class, names, server port (the edge's 50060-59999 as one), state and payload outcome): they count in the class totals and as \"more\" in the flow list and findings, without their own rows, and calls are grouped from the flows kept (raise --max-flows to list them all)", foldFrom(a.opts.MaxFlows), a.flowsFolded))
 	}
 	if a.evicted > 0 {
 		cs.FlowsEvicted = a.evicted

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"testing"
 	"time"
 
@@ -56,10 +57,12 @@ func TestFoldBeyondMaxFlows(t *testing.T) {
 	if fmt.Sprint(bounded.Classes) != fmt.Sprint(full.Classes) {
 		t.Errorf("class totals differ:\n bounded %+v\n full    %+v", bounded.Classes, full.Classes)
 	}
-	count := func(r *Report) map[string]int {
-		m := map[string]int{}
+	// Flows, and the SYNs and packets the details count, folded included.
+	counted := regexp.MustCompile(`\d+ (SYNs? \(retransmissions|packets sent)`)
+	count := func(r *Report) map[string]string {
+		m := map[string]string{}
 		for _, f := range r.Findings {
-			m[f.Code+" "+f.Title] += len(f.Flows) + int(f.MoreFlows)
+			m[f.Code+" "+f.Title] = fmt.Sprint(len(f.Flows)+int(f.MoreFlows), counted.FindAllString(f.Detail, -1))
 		}
 		return m
 	}
@@ -229,5 +232,60 @@ func TestFoldStartsWithEarlierFlows(t *testing.T) {
 	}
 	if held, live := a.flows.len(), a.index.len(); held > live+4 {
 		t.Errorf("%d flows held, %d live: the ones finished before folding started were kept", held, live)
+	}
+}
+
+// TestFoldEdgePorts: media to the edge's ports above 50059 folds whatever
+// the port (the edge picks one per call: kept apart, each port would keep a
+// look-alike, and their number grows with the capture), ports 50000-50059
+// do not fold with them, and the findings still count every flow and
+// every packet sent.
+func TestFoldEdgePorts(t *testing.T) {
+	var pkts [][]byte
+	for i := 0; i < 300; i++ {
+		cli := fmt.Sprintf("10.1.%d.%d", i/200, 1+i%200)
+		if i%2 == 0 { // answered, on the client range
+			pkts = append(pkts, udpPacket(t, cli, "52.113.0.30", 50010, uint16(50000+i%60), []byte{1, 2, 3}),
+				udpPacket(t, "52.113.0.30", cli, uint16(50000+i%60), 50010, []byte{4, 5, 6}))
+			continue
+		}
+		// Unanswered, each to a port of its own above the client range.
+		up := udpPacket(t, cli, "52.113.0.30", 50010, uint16(50100+i), []byte{7, 8})
+		pkts = append(pkts, up, up)
+		if i < 100 { // and to a relay, for udp-no-answer's count of packets
+			up := udpPacket(t, cli, "52.113.0.21", 50012, 3479, []byte{7, 8})
+			pkts = append(pkts, up, up, up)
+		}
+	}
+	run := func(maxFlows int) *Report {
+		a := New(Options{MaxFlows: maxFlows, UDPTimeout: time.Second, scanEveryPacket: true})
+		t0 := time.Unix(1700000000, 0)
+		for i, d := range pkts {
+			a.Add(&capture.Packet{Frame: int64(i + 1), LinkType: 1, Timestamp: t0.Add(time.Duration(i) * 100 * time.Millisecond), Data: d, Length: len(d)})
+		}
+		return a.Finish(nil)
+	}
+	full, bounded := run(0), run(100)
+	high := 0
+	for _, f := range bounded.Flows {
+		if p := netip.MustParseAddrPort(f.Server).Port(); p > 50059 {
+			high++
+		}
+	}
+	// The flows of the last second are still live at the end: not folded.
+	if high > 8 || bounded.Capture.FlowsFolded < 140 {
+		t.Errorf("%d flows above 50059 kept, %d folded in all: want the ports above 50059 folded as one", high, bounded.Capture.FlowsFolded)
+	}
+	sent := regexp.MustCompile(`\d+ packets sent`)
+	summary := func(r *Report) map[string]string {
+		m := map[string]string{}
+		for _, f := range r.Findings {
+			m[f.Code] = fmt.Sprint(len(f.Flows)+int(f.MoreFlows), " flows, ", sent.FindString(f.Detail))
+		}
+		return m
+	}
+	want, got := summary(full), summary(bounded)
+	if fmt.Sprint(got) != fmt.Sprint(want) || want[CodeEdgePortRangeBlocked] == "" || want[CodeUDPNoAnswer] == "" {
+		t.Errorf("findings with folding:\n %v\nwithout:\n %v\n(want the same, edge-port-range-blocked and udp-no-answer among them)", got, want)
 	}
 }
