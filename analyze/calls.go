@@ -261,7 +261,7 @@ func (dc *detectContext) groupCalls() {
 		end += size[r]
 		if n >= described {
 			for _, i := range g {
-				ms[i].j.Call = n + 1
+				ms[i].j.Call = int32(n + 1)
 			}
 			continue
 		}
@@ -269,8 +269,8 @@ func (dc *detectContext) groupCalls() {
 		var first, last int64
 		for _, i := range g {
 			j := ms[i].j
-			j.Call = call.ID
-			call.Flows = append(call.Flows, j.ID)
+			j.Call = int32(call.ID)
+			call.Flows = append(call.Flows, int(j.ID))
 			if j.First != 0 && (first == 0 || j.First < first) {
 				first = j.First
 			}
@@ -303,7 +303,7 @@ func (dc *detectContext) groupCalls() {
 func (dc *detectContext) streamOf(mod string, js []*judged, locals []netip.AddrPort) CallStream {
 	s := CallStream{Modality: mod, Flows: make([]int, 0, len(js))}
 	for _, j := range js {
-		s.Flows = append(s.Flows, j.ID)
+		s.Flows = append(s.Flows, int(j.ID))
 	}
 	best := -1
 	score := func(i int) (bool, bool, int64, int64) {

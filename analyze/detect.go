@@ -78,7 +78,7 @@ func (dc *detectContext) isO365Media(j *judged) bool {
 	if dc.o365Calls == nil {
 		dc.findO365Calls()
 	}
-	return dc.o365Calls[j.Call]
+	return dc.o365Calls[int(j.Call)]
 }
 
 // findO365Calls notes the calls with a flow to Office 365 (isO365Media).
@@ -88,7 +88,7 @@ func (dc *detectContext) findO365Calls() {
 	dc.o365Calls = map[int]bool{}
 	for _, k := range dc.flows {
 		if k.Call != 0 && dc.area(k) != "" {
-			dc.o365Calls[k.Call] = true
+			dc.o365Calls[int(k.Call)] = true
 		}
 	}
 }
@@ -148,7 +148,7 @@ func (dc *detectContext) claim(code string, ids []int) {
 }
 
 func (dc *detectContext) isClaimed(j *judged) bool {
-	_, ok := dc.claimed[j.ID]
+	_, ok := dc.claimed[int(j.ID)]
 	return ok
 }
 
@@ -169,8 +169,8 @@ func (dc *detectContext) area(j *judged) string {
 
 // name is the server name the client used: SNI, else the DNS name.
 func (j *judged) name() string {
-	if j.SNI != "" {
-		return j.SNI
+	if s := j.sni(); s != "" {
+		return s
 	}
 	return j.DNSName
 }
@@ -296,9 +296,9 @@ func newFinding(code string, sev Severity) *findingBuilder {
 
 // add records an affected flow, the frames to look at and when it started.
 func (b *findingBuilder) add(j *judged, ts int64, frames ...int64) {
-	if j != nil && !b.seen[j.ID] {
-		b.seen[j.ID] = true
-		b.f.Flows = append(b.f.Flows, j.ID)
+	if j != nil && !b.seen[int(j.ID)] {
+		b.seen[int(j.ID)] = true
+		b.f.Flows = append(b.f.Flows, int(j.ID))
 		b.f.MoreFlows += j.foldedFlows()
 	}
 	b.frames(frames...)

@@ -323,7 +323,7 @@ func detectTLSResetAfterHello(dc *detectContext) []Finding {
 		if tl == nil && j.serverPort() != 443 {
 			continue // first payload is not known to be a ClientHello
 		}
-		sni := j.SNI
+		sni := j.sni()
 		if tl != nil && tl.SNI != "" {
 			sni = tl.SNI
 		}

@@ -126,7 +126,7 @@ func detectICMPUnreachable(dc *detectContext) []Finding {
 			}
 			b, in0 := hit(key, sev, h, admin)
 			in0.rule = rule
-			if !b.seen[j.ID] {
+			if !b.seen[int(j.ID)] {
 				in0.pairs = append(in0.pairs, j.pairDesc())
 			}
 			b.add(j, h.ts, h.frame)

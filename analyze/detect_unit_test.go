@@ -43,7 +43,7 @@ func mkDC(t *testing.T, specs ...flowSpec) (*detectContext, []*judged) {
 			f.Last = max(f.Last, d.Last)
 		}
 		a.end = max(a.end, f.Last)
-		j := &judged{Flow: f, ID: i + 1, Class: classifyByPort(f)}
+		j := &judged{Flow: f, ID: int32(i + 1), Class: classifyByPort(f)}
 		js = append(js, j)
 	}
 	return &detectContext{a: a, flows: js, rep: &Report{Flows: []FlowReport{}, Findings: []Finding{}, Calls: []Call{}}}, js
@@ -91,7 +91,7 @@ func TestICEChecksToPrivatePeerAreNotFindings(t *testing.T) {
 	)
 	fs := runAll(dc)
 	for _, f := range fs {
-		if slices.Contains(f.Flows, js[1].ID) {
+		if slices.Contains(f.Flows, int(js[1].ID)) {
 			t.Errorf("%s %s lists the ICE check to a private candidate", f.Severity, f.Code)
 		}
 	}
@@ -134,7 +134,7 @@ func TestPushIsNotNonO365(t *testing.T) {
 		flowSpec{proto: protoTCP, client: "192.168.1.10:49720", server: "17.57.144.84:5223", c2s: syn},
 	)
 	js[0].tcp = &tcpState{synSeen: true, synFrame: 1, synCount: 4}
-	js[0].SNI = "x.online.lync.com" // even with an Office 365 name
+	js[0].pl.fz = &frozen{tls: &tlsFacts{SNI: "x.online.lync.com"}} // even with an Office 365 name
 	fs := runAll(dc)
 	var got *Finding
 	for i, f := range fs {

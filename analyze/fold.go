@@ -159,7 +159,7 @@ func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
 	}
 	var j judged
 	a.judge(&j, f, 0)
-	k.class, k.sni, k.dnsName, k.evidence = j.Class, j.SNI, j.DNSName, j.evidence
+	k.class, k.sni, k.dnsName, k.evidence = j.Class, j.sni(), j.DNSName, j.evidence
 	return k, true
 }
 

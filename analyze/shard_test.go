@@ -220,7 +220,7 @@ func TestIndependentDetectorsIgnoreClaims(t *testing.T) {
 		dc.findO365Calls()
 		all := map[int]string{}
 		for _, j := range js {
-			all[j.ID] = "claimed"
+			all[int(j.ID)] = "claimed"
 		}
 		for i, d := range detectorsIndependent {
 			dc.claimed = nil

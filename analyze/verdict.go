@@ -87,7 +87,7 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 		v[id] = true
 	}
 	// media: per feature and call, did any pair work?
-	callWorks := map[string]map[int]bool{}
+	callWorks := map[string]map[int32]bool{}
 	// Name-based areas use the analyzer's endpoint data (--endpoints or
 	// the embedded snapshot), like the addresses.
 	if ep == nil {
@@ -99,15 +99,15 @@ func verdicts(ep *Endpoints, js []*judged, fs []Finding) []Verdict {
 		// alone does not show that a feature was used.
 		if j.Call == 0 && j.Proto == protoUDP && isSTUNPort(j.serverPort()) && j.o365() != "" {
 			for _, f := range []string{FeatureAudio, FeatureVideo, FeatureSharing} {
-				mark(f, j.ID)
+				mark(f, int(j.ID))
 			}
 		}
 		for _, f := range featuresOf(ep, j) {
 			seen[f] = true
-			mark(f, j.ID)
+			mark(f, int(j.ID))
 			if j.Call != 0 && (f == FeatureAudio || f == FeatureVideo || f == FeatureSharing) {
 				if callWorks[f] == nil {
-					callWorks[f] = map[int]bool{}
+					callWorks[f] = map[int32]bool{}
 				}
 				callWorks[f][j.Call] = callWorks[f][j.Call] || j.conn != connFailed && j.conn != connNone
 			}
