@@ -445,7 +445,6 @@ func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet,
 	} else {
 		f.tcp = &noTCP
 	}
-	f.FirstFrame = p.Frame
 	srcIsClient := true
 	switch {
 	case r.proto == protoTCP && r.tcpFlags&(tcpSYN|tcpACK) == tcpSYN:
@@ -542,11 +541,8 @@ func (a *Analyzer) addICMP(p *capture.Packet, ts int64, r *decodeResult) {
 	if idx, ok := a.index.get(&key, &a.flows); ok {
 		f := a.flows.get(idx)
 		hit.forwardDir = srcIsA == f.clientIsA
-		if f.icmpHits == nil {
-			f.icmpHits = new([]icmpHit)
-		}
-		if len(*f.icmpHits) < 16 {
-			*f.icmpHits = append(*f.icmpHits, hit)
+		if r := f.rareOf(); len(r.icmp) < 16 {
+			r.icmp = append(r.icmp, hit)
 		}
 		return
 	}
@@ -574,6 +570,6 @@ func (a *Analyzer) sortedFlows() []*Flow {
 	for _, st := range a.stores() {
 		st.each(func(f *Flow) { idx = append(idx, f) })
 	}
-	sort.SliceStable(idx, func(i, j int) bool { return idx[i].FirstFrame < idx[j].FirstFrame })
+	sort.SliceStable(idx, func(i, j int) bool { return idx[i].firstFrame() < idx[j].firstFrame() })
 	return idx
 }

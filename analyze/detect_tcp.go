@@ -566,7 +566,7 @@ func detectCaptureGaps(dc *detectContext) []Finding {
 		if j.Dir[c2s].Packets == 0 {
 			missing = "client -> server"
 		}
-		b.add(j, j.First, j.FirstFrame)
+		b.add(j, j.First, j.firstFrame())
 		parts = append(parts, fmt.Sprintf("%s (%s missing; %d packets, %d payload bytes the other way)",
 			j.pairDesc(), missing, j.Dir[c2s].Packets+j.Dir[s2c].Packets, j.Dir[c2s].PayloadBytes+j.Dir[s2c].PayloadBytes))
 	}

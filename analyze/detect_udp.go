@@ -442,7 +442,7 @@ func detectNonO365Destination(dc *detectContext) []Finding {
 		b := newFinding(CodeNonO365Destination, set.sev)
 		var parts []string
 		for _, j := range set.js {
-			b.add(j, j.First, j.FirstFrame)
+			b.add(j, j.First, j.firstFrame())
 			if len(parts) == 6 {
 				continue // the detail shows six
 			}

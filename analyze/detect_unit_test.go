@@ -38,7 +38,6 @@ func mkDC(t *testing.T, specs ...flowSpec) (*detectContext, []*judged) {
 			}
 			if f.First == 0 || d.First < f.First {
 				f.First = d.First
-				f.FirstFrame = d.FirstFrame
 			}
 			f.Last = max(f.Last, d.Last)
 		}

@@ -294,7 +294,7 @@ func classTotals(js []*judged) []ClassSummary {
 		r.Packets.S2C += j.Dir[s2c].Packets
 		r.Bytes.C2S += j.Dir[c2s].Bytes
 		r.Bytes.S2C += j.Dir[s2c].Bytes
-		if fo := j.folded; fo != nil {
+		if fo := j.foldTotals(); fo != nil {
 			r.Packets.C2S += fo.packets[c2s]
 			r.Packets.S2C += fo.packets[s2c]
 			r.Bytes.C2S += fo.bytes[c2s]
@@ -346,7 +346,7 @@ func (a *Analyzer) flowReport(j *judged) FlowReport {
 		Bytes:        Dir{C2S: f.Dir[c2s].Bytes, S2C: f.Dir[s2c].Bytes},
 		First:        Time{nsTime(f.First)},
 		Last:         Time{nsTime(f.Last)},
-		FirstFrame:   f.FirstFrame,
+		FirstFrame:   f.firstFrame(),
 		State:        flowState(f),
 		Folded:       f.foldedFlows(),
 		SNI:          j.sni(),

@@ -56,21 +56,45 @@ type DirStats struct {
 // Field order packs the small fields after the 38-byte key: a gateway
 // capture holds 100 000+ flows at once.
 type Flow struct {
-	Key        FlowKey
-	clientIsA  bool
-	Proto      uint8
-	closed     bool  // FIN or RST seen: the close grace applies
-	area       uint8 // Office 365 service area of the server address (see o365)
-	FirstFrame int64
-	First      int64 // unix ns of the first packet with a timestamp
-	Last       int64
-	Dir        [2]DirStats
+	Key       FlowKey
+	clientIsA bool
+	Proto     uint8
+	closed    bool  // FIN or RST seen: the close grace applies
+	area      uint8 // Office 365 service area of the server address (see o365)
+	First     int64 // unix ns of the first packet with a timestamp
+	Last      int64
+	Dir       [2]DirStats
 
 	tcp *tcpState // TCP flows own one; others share the read-only noTCP
 
-	pl       payloadState
-	icmpHits *[]icmpHit  // ICMP errors quoting this flow (bounded); rare, so behind a pointer
-	folded   *foldTotals // look-alike flows folded into this one (fold.go)
+	pl   payloadState
+	rare *flowRare // nil for almost every flow
+}
+
+// flowRare is what few flows have, behind one pointer: a gateway holds a
+// hundred thousand flows and more at once.
+type flowRare struct {
+	icmp   []icmpHit  // ICMP errors quoting this flow (bounded)
+	folded foldTotals // look-alike flows folded into this one (fold.go)
+}
+
+// firstFrame is the frame of the flow's first packet: the earlier of the
+// directions' first frames (frames are numbered in reading order), so it
+// need not be kept.
+func (f *Flow) firstFrame() int64 {
+	a, b := &f.Dir[c2s], &f.Dir[s2c]
+	if b.Packets == 0 || a.Packets > 0 && a.FirstFrame < b.FirstFrame {
+		return a.FirstFrame
+	}
+	return b.FirstFrame
+}
+
+// rareOf returns f's rare part, made on first use.
+func (f *Flow) rareOf() *flowRare {
+	if f.rare == nil {
+		f.rare = new(flowRare)
+	}
+	return f.rare
 }
 
 // tcpState records the handshake and teardown as seen on the wire. The
@@ -149,10 +173,10 @@ func (k *FlowKey) endpointB() netip.AddrPort { return netip.AddrPortFrom(addrOf(
 
 // icmp returns the ICMP errors quoting this flow.
 func (f *Flow) icmp() []icmpHit {
-	if f.icmpHits == nil {
+	if f.rare == nil {
 		return nil
 	}
-	return *f.icmpHits
+	return f.rare.icmp
 }
 
 // o365 returns the Office 365 service area of the server address, "" when

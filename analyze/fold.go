@@ -39,20 +39,28 @@ type foldKey struct {
 	stunChallenged                       bool
 }
 
+// foldTotals returns the flows folded into f, nil when none.
+func (f *Flow) foldTotals() *foldTotals {
+	if f.rare == nil || f.rare.folded.flows == 0 {
+		return nil
+	}
+	return &f.rare.folded
+}
+
 // foldedFlows returns the number of flows folded into f (0 for most flows).
 func (f *Flow) foldedFlows() int64 {
-	if f.folded == nil {
-		return 0
+	if t := f.foldTotals(); t != nil {
+		return t.flows
 	}
-	return f.folded.flows
+	return 0
 }
 
 // foldedSent returns the client packets of the flows folded into f.
 func (f *Flow) foldedSent() int64 {
-	if f.folded == nil {
-		return 0
+	if t := f.foldTotals(); t != nil {
+		return t.packets[c2s]
 	}
-	return f.folded.packets[c2s]
+	return 0
 }
 
 // finished is called when a flow's timeout has passed: its parsers are
@@ -100,7 +108,7 @@ func (a *Analyzer) foldFlow(reps map[foldKey]heldFlow, h heldFlow) {
 		reps[key] = h
 		return
 	}
-	if h.flow().FirstFrame < r.flow().FirstFrame {
+	if h.flow().firstFrame() < r.flow().firstFrame() {
 		reps[key], r, h = h, h, r
 	}
 	foldInto(r.flow(), h.flow())
@@ -113,7 +121,7 @@ func (a *Analyzer) foldFlow(reps map[foldKey]heldFlow, h heldFlow) {
 // every DNS answer) and returns its look-alike key, or false when f carries
 // details that must stay individual.
 func (a *Analyzer) foldKeyOf(f *Flow) (foldKey, bool) {
-	if f.icmpHits != nil || f.pl.httpF != nil || f.pl.sipF != nil || f.tcp.dataAfterRST {
+	if len(f.icmp()) > 0 || f.pl.http() != nil || f.pl.sipF != nil || f.tcp.dataAfterRST {
 		return foldKey{}, false
 	}
 	st := flowState(f)
@@ -207,19 +215,17 @@ func (a *Analyzer) refold() {
 
 // foldInto adds flow f and the flows folded into it to rep's totals.
 func foldInto(rep, f *Flow) {
-	if rep.folded == nil {
-		rep.folded = new(foldTotals)
-	}
-	rep.folded.flows++
+	t := &rep.rareOf().folded
+	t.flows++
 	for d := range f.Dir {
-		rep.folded.packets[d] += f.Dir[d].Packets
-		rep.folded.bytes[d] += f.Dir[d].Bytes
+		t.packets[d] += f.Dir[d].Packets
+		t.bytes[d] += f.Dir[d].Bytes
 	}
-	if o := f.folded; o != nil {
-		rep.folded.flows += o.flows
+	if o := f.foldTotals(); o != nil {
+		t.flows += o.flows
 		for d := range o.packets {
-			rep.folded.packets[d] += o.packets[d]
-			rep.folded.bytes[d] += o.bytes[d]
+			t.packets[d] += o.packets[d]
+			t.bytes[d] += o.bytes[d]
 		}
 	}
 }

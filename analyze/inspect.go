@@ -24,14 +24,20 @@ type payloadState struct {
 	stunS     *proto.STUNStats
 	// cold holds the media parsers (stunS, rtpS) of a flow silent for
 	// settleAfter, as a snapshot: see settle.
-	cold   string
+	cold string
+	tcpx *tcpPayload // a TCP flow's, from its first payload: nil for the rest
+	sipF *sipFacts
+	rtpS *proto.RTPStats
+	fz   *frozen // set by freeze: what the report and detectors read
+}
+
+// tcpPayload is what only TCP flows with payload parse: apart, behind one
+// pointer, since most flows of a gateway are UDP or unanswered SYNs.
+type tcpPayload struct {
 	tlsC   *proto.TLSConn
 	tlsF   *tlsFacts         // TLS facts taken when reassembly stopped
 	tlsSum *proto.TLSSummary // and the summary, for the flow list only
 	httpF  *httpFacts
-	sipF   *sipFacts
-	rtpS   *proto.RTPStats
-	fz     *frozen // set by freeze: what the report and detectors read
 }
 
 // frozen is the compact, final form of a flow's payload facts: the parsers
@@ -119,17 +125,25 @@ func (s *payloadState) observeUDP(a *Analyzer, f *Flow, fromClient bool, frame, 
 func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, ts int64, r *decodeResult) {
 	p := r.payload
 	syn := r.tcpFlags&tcpSYN != 0
-	if !s.tlsOff && (len(p) > 0 || s.tlsC != nil) {
-		if s.tlsC == nil {
+	x := s.tcpx
+	if x == nil {
+		if len(p) == 0 {
+			return // SYN-only (blocked) flows are common: nothing to keep
+		}
+		x = new(tcpPayload)
+		s.tcpx = x
+	}
+	if !s.tlsOff && (len(p) > 0 || x.tlsC != nil) {
+		if x.tlsC == nil {
 			// Allocated at the first payload, not at the SYN: SYN-only
 			// (blocked) flows are common and need no reassembler. The
 			// client's ISN is replayed so its stream starts right.
-			s.tlsC = a.parsers.tls.get()
+			x.tlsC = a.parsers.tls.get()
 			if f.tcp.synSeen {
-				s.tlsC.Observe(true, f.tcp.synISN, true, nil)
+				x.tlsC.Observe(true, f.tcp.synISN, true, nil)
 			}
 		}
-		c := s.tlsC
+		c := x.tlsC
 		c.Observe(fromClient, r.seq, syn, p)
 		// Release the reassembler once it has nothing more to learn, or at
 		// once when the client's first bytes are not TLS.
@@ -146,7 +160,7 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 	}
 	// STUN/TURN over TCP: on 3478-3481, or SfB's pseudo-TLS then MS-TURN
 	// framing on 443 (REFERENCE.md, "Media over TCP 443").
-	if (sp >= 3478 && sp <= 3481) || s.pseudo || (s.tlsC != nil && s.tlsC.PseudoTLS) || s.stunS != nil {
+	if (sp >= 3478 && sp <= 3481) || s.pseudo || (x.tlsC != nil && x.tlsC.PseudoTLS) || s.stunS != nil {
 		if s.stunS == nil {
 			s.stunS = a.parsers.stun.get()
 			s.stunS.FirstFrame = frame
@@ -158,10 +172,10 @@ func (s *payloadState) observeTCP(a *Analyzer, f *Flow, fromClient bool, frame, 
 		// A request line (CONNECT to a proxy) opens the stream: only the
 		// client's first payload is looked at, not every data segment.
 		s.httpTried = true
-		s.httpF = parseHTTPRequest(p, frame)
-	} else if s.httpF != nil && !fromClient && s.httpF.Status == 0 {
+		x.httpF = parseHTTPRequest(p, frame)
+	} else if x.httpF != nil && !fromClient && x.httpF.Status == 0 {
 		if st, ok := parseHTTPStatus(p); ok {
-			s.httpF.Status, s.httpF.ResponseFrame = st, frame
+			x.httpF.Status, x.httpF.ResponseFrame = st, frame
 		}
 	}
 	if s.sipF == nil && (sp == 5060 || sp == 5061 || f.clientPort() == 5060) {
@@ -295,18 +309,19 @@ func escapeName(s string) string {
 // stopTLS keeps the TLS facts and releases the reassembler.
 func (s *payloadState) stopTLS(ps *parsers) {
 	s.tlsOff = true
-	c := s.tlsC
-	if c == nil {
+	x := s.tcpx
+	if x == nil || x.tlsC == nil {
 		return
 	}
-	s.tlsC = nil
+	c := x.tlsC
+	x.tlsC = nil
 	if c.HelloSeen || c.ServerHelloSeen {
 		sum := c.Summary()
 		sum.SNI = escapeName(sum.SNI)
-		s.tlsF = tlsFactsOf(&sum)
+		x.tlsF = tlsFactsOf(&sum)
 		if !s.lean { // most flows stay live long after their handshake
 			kept := sum // a copy, so that sum stays off the heap when lean
-			s.tlsSum = &kept
+			x.tlsSum = &kept
 		}
 		s.pseudo = c.PseudoTLS
 	}
@@ -344,8 +359,8 @@ func (s *payloadState) freezeInto(ps *parsers) *frozen {
 		ev |= evMSTURN
 	}
 	s.stopTLS(ps)
-	if s.tlsF != nil {
-		z.tls, sums.tls, z.pseudo = s.tlsF, s.tlsSum, s.pseudo
+	if x := s.tcpx; x != nil && x.tlsF != nil {
+		z.tls, sums.tls, z.pseudo = x.tlsF, x.tlsSum, s.pseudo
 		ev |= evTLS
 	}
 	if r := s.rtpS; r != nil && r.Confirmed {
@@ -377,7 +392,13 @@ func (s *payloadState) freezeInto(ps *parsers) *frozen {
 	s.fz = z
 	ps.release(s.stunS, s.rtpS, nil)
 	s.stunS, s.rtpS = nil, nil
-	s.tlsSum, s.tlsF = nil, nil
+	if x := s.tcpx; x != nil {
+		// The TLS facts are the frozen ones now; HTTP facts stay here.
+		x.tlsSum, x.tlsF = nil, nil
+		if x.httpF == nil {
+			s.tcpx = nil
+		}
+	}
 	return z
 }
 
@@ -533,7 +554,12 @@ func (s *payloadState) rtp() *rtpFacts { return s.freeze().rtp }
 func (s *payloadState) tls() *tlsFacts { return s.freeze().tls }
 
 // http returns the first plain HTTP request (CONNECT to a proxy), or nil.
-func (s *payloadState) http() *httpFacts { return s.httpF }
+func (s *payloadState) http() *httpFacts {
+	if s.tcpx == nil {
+		return nil
+	}
+	return s.tcpx.httpF
+}
 
 // dnsState maps answered addresses to the names clients looked up. Every
 // shard reads every DNS packet, its own and copies of the others' (see

@@ -12,12 +12,12 @@ import (
 func TestTLSConnReused(t *testing.T) {
 	a := New(Options{})
 	var s payloadState
-	s.tlsC = a.parsers.tls.get()
-	first := s.tlsC
+	s.tcpx = &tcpPayload{tlsC: a.parsers.tls.get()}
+	first := s.tcpx.tlsC
 	first.Observe(true, 1, false, []byte{22, 3, 1, 0, 9, 1, 0}) // a record cut short: buffered
 	s.stopTLS(&a.parsers)
-	if s.tlsC != nil || len(a.parsers.tls.free) != 1 {
-		t.Fatalf("after stopTLS: conn %p, %d spare", s.tlsC, len(a.parsers.tls.free))
+	if s.tcpx.tlsC != nil || len(a.parsers.tls.free) != 1 {
+		t.Fatalf("after stopTLS: conn %p, %d spare", s.tcpx.tlsC, len(a.parsers.tls.free))
 	}
 	c := a.parsers.tls.get()
 	if c != first || !reflect.DeepEqual(*c, proto.TLSConn{}) || len(a.parsers.tls.free) != 0 {
