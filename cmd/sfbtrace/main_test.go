@@ -299,8 +299,9 @@ func TestMemoryLimitFor(t *testing.T) {
 	const base = memoryLimit
 	for _, tc := range []struct{ live, want int64 }{
 		{0, base},
-		{90 << 20, base},
-		{96 << 20, base},
+		{80 << 20, base},
+		{84 << 20, base},
+		{90 << 20, 122 << 20},
 		{110 << 20, 142 << 20},
 		{128 << 20, 160 << 20},
 		{400 << 20, 500 << 20},
