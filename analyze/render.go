@@ -1,8 +1,11 @@
 package analyze
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -33,13 +36,58 @@ func Render(w io.Writer, rep *Report, o RenderOptions) error {
 	case "", "table":
 		return renderTable(w, rep, o)
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return renderJSON(w, rep)
 	case "csv":
 		return renderCSV(w, rep)
 	}
 	return fmt.Errorf("invalid --format %q (want table, json or csv)", o.Format)
+}
+
+// renderJSON writes what a json.Encoder indenting by two spaces writes,
+// but the flow list one flow at a time. A gateway's report lists a hundred
+// thousand flows and more: encoded whole, the text was held twice over
+// while it grew (600 MB and 12 s for the 1 GB corpus).
+func renderJSON(w io.Writer, rep *Report) error {
+	head := *rep
+	head.Flows = []FlowReport{}
+	b, err := json.MarshalIndent(&head, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The report's own key, the only one at this depth: a key inside
+	// a string would have its quotes escaped.
+	const mark = "\n  \"flows\": []"
+	i := bytes.Index(b, []byte(mark))
+	if i < 0 {
+		return errors.New("internal error: no flow list in the JSON report")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if len(rep.Flows) == 0 {
+		bw.Write(b)
+	} else {
+		bw.Write(b[:i+len(mark)-1]) // up to the list's "["
+		var one, ind bytes.Buffer
+		enc := json.NewEncoder(&one)
+		for k := range rep.Flows {
+			one.Reset()
+			ind.Reset()
+			if err := enc.Encode(&rep.Flows[k]); err != nil {
+				return err
+			}
+			if err := json.Indent(&ind, bytes.TrimSuffix(one.Bytes(), []byte("\n")), "    ", "  "); err != nil {
+				return err
+			}
+			if k > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString("\n    ")
+			bw.Write(ind.Bytes())
+		}
+		bw.WriteString("\n  ]")
+		bw.Write(b[i+len(mark):])
+	}
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 func newTable(w io.Writer, header ...any) *tablewriter.Table {
