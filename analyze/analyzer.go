@@ -28,6 +28,10 @@ type Options struct {
 	// then describes the calls the table lists, and CallsOmitted counts
 	// the others.
 	NoFlowList bool
+	// StreamFlows leaves Report.Flows empty too, but the flow list is
+	// still reported: Render makes each row as it writes it (see
+	// Report.EachFlow), so a list of 100 000 flows is never held whole.
+	StreamFlows bool
 
 	// Flow expiry, in capture time. A packet arriving after its flow's
 	// timeout starts a new flow; expired flows are finalised (payload

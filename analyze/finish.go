@@ -35,7 +35,7 @@ func (j *judged) sni() string { return j.pl.sni() }
 func (a *Analyzer) Finish(info *capture.Info) *Report {
 	a.refold()
 	nflows := a.flowCount()
-	if a.opts.NoFlowList {
+	if a.opts.NoFlowList || a.opts.StreamFlows {
 		nflows = 0
 	}
 	rep := &Report{Flows: make([]FlowReport, 0, nflows), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
@@ -64,7 +64,11 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 		rep.Findings = append(rep.Findings, fs...)
 	}
 	sortFindings(rep.Findings)
-	if !a.opts.NoFlowList {
+	switch {
+	case a.opts.NoFlowList:
+	case a.opts.StreamFlows:
+		rep.rows = &flowRows{a: a, js: js}
+	default:
 		for _, j := range js {
 			rep.Flows = append(rep.Flows, a.flowReport(j))
 		}

@@ -62,26 +62,29 @@ func renderJSON(w io.Writer, rep *Report) error {
 		return errors.New("internal error: no flow list in the JSON report")
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if len(rep.Flows) == 0 {
+	if rep.FlowCount() == 0 {
 		bw.Write(b)
 	} else {
 		bw.Write(b[:i+len(mark)-1]) // up to the list's "["
 		var one, ind bytes.Buffer
 		enc := json.NewEncoder(&one)
-		for k := range rep.Flows {
+		sep := "\n    "
+		err := rep.EachFlow(func(f *FlowReport) error {
 			one.Reset()
 			ind.Reset()
-			if err := enc.Encode(&rep.Flows[k]); err != nil {
+			if err := enc.Encode(f); err != nil {
 				return err
 			}
 			if err := json.Indent(&ind, bytes.TrimSuffix(one.Bytes(), []byte("\n")), "    ", "  "); err != nil {
 				return err
 			}
-			if k > 0 {
-				bw.WriteByte(',')
-			}
-			bw.WriteString("\n    ")
+			bw.WriteString(sep)
 			bw.Write(ind.Bytes())
+			sep = ",\n    "
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		bw.WriteString("\n  ]")
 		bw.Write(b[i+len(mark):])
@@ -199,7 +202,7 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 	if o.Flows {
 		fmt.Fprintln(w, "\nFlows")
 		t := newTable(w, "id", "proto", "client", "server", "class", "o365", "name", "pkts c2s/s2c", "bytes c2s/s2c", "state", "first frame")
-		for _, f := range rep.Flows {
+		rep.EachFlow(func(f *FlowReport) error {
 			name := f.SNI
 			if name == "" {
 				name = f.DNSName
@@ -208,9 +211,9 @@ func renderTable(w io.Writer, rep *Report, o RenderOptions) error {
 			if f.Folded > 0 {
 				state += fmt.Sprintf(" (+%d alike)", f.Folded)
 			}
-			t.Append(f.ID, f.Transport, f.Client, f.Server, f.Class, f.O365, name,
+			return t.Append(f.ID, f.Transport, f.Client, f.Server, f.Class, f.O365, name,
 				fmt.Sprintf("%d/%d", f.Packets.C2S, f.Packets.S2C), fmt.Sprintf("%d/%d", f.Bytes.C2S, f.Bytes.S2C), state, f.FirstFrame)
-		}
+		})
 		if err := t.Render(); err != nil {
 			return err
 		}
@@ -270,13 +273,13 @@ func renderCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "transport", "client", "server", "class", "evidence", "o365", "packets_c2s", "packets_s2c",
 		"bytes_c2s", "bytes_s2c", "first", "last", "first_frame", "state", "sni", "dns_name", "connectivity", "folded"})
-	for _, f := range rep.Flows {
-		cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
+	rep.EachFlow(func(f *FlowReport) error {
+		return cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
 			strconv.FormatInt(f.Packets.C2S, 10), strconv.FormatInt(f.Packets.S2C, 10),
 			strconv.FormatInt(f.Bytes.C2S, 10), strconv.FormatInt(f.Bytes.S2C, 10),
 			csvTime(f.First), csvTime(f.Last),
 			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity, strconv.FormatInt(f.Folded, 10)})
-	}
+	})
 	cw.Flush()
 	return cw.Error()
 }

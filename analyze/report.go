@@ -17,6 +17,43 @@ type Report struct {
 	CallsOmitted int `json:"calls_omitted,omitempty"`
 	// Remediation is the deduplicated list of rules to add, in the article's words.
 	Remediation []string `json:"remediation"`
+
+	rows *flowRows // the flow list, made row by row (Options.StreamFlows)
+}
+
+// flowRows makes the flow list's rows on demand.
+type flowRows struct {
+	a  *Analyzer
+	js []*judged
+}
+
+// FlowCount is the number of rows in the flow list.
+func (r *Report) FlowCount() int {
+	if r.rows != nil {
+		return len(r.rows.js)
+	}
+	return len(r.Flows)
+}
+
+// EachFlow calls fn with each row of the flow list, in order: those in
+// Flows, or made one at a time (Options.StreamFlows). The row is valid
+// during the call only. It stops at fn's first error.
+func (r *Report) EachFlow(fn func(*FlowReport) error) error {
+	for i := range r.Flows {
+		if err := fn(&r.Flows[i]); err != nil {
+			return err
+		}
+	}
+	if r.rows == nil {
+		return nil
+	}
+	for _, j := range r.rows.js {
+		fr := r.rows.a.flowReport(j)
+		if err := fn(&fr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CaptureSummary describes what was read.
