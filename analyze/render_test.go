@@ -3,6 +3,9 @@ package analyze
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +53,25 @@ func TestStreamFlowsSameReport(t *testing.T) {
 				t.Errorf("%s %+v: streamed report differs (%d vs %d bytes)", p, o, got.Len(), want.Len())
 			}
 		}
+	}
+}
+
+// TestFlowTableBlocks: a long flow list is printed as tables of
+// flowTableBlock rows, each with its header, and no row is lost.
+func TestFlowTableBlocks(t *testing.T) {
+	rep := &Report{}
+	n := 2*flowTableBlock + 1
+	for i := 1; i <= n; i++ {
+		rep.Flows = append(rep.Flows, FlowReport{ID: i, Transport: "udp", Client: "10.0.0.1:50000", Server: "52.112.0.1:3478", State: "answered"})
+	}
+	var b bytes.Buffer
+	if err := Render(&b, rep, RenderOptions{Flows: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	headers := strings.Count(out, "|  id  | proto |")
+	rows := regexp.MustCompile(`(?m)^\| (\d+) +\| udp `).FindAllStringSubmatch(out, -1)
+	if headers != 3 || len(rows) != n || rows[0][1] != "1" || rows[n-1][1] != fmt.Sprint(n) {
+		t.Errorf("%d tables and %d rows (first %v), want 3 tables and %d rows in order", headers, len(rows), rows[:1], n)
 	}
 }
