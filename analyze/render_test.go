@@ -11,9 +11,12 @@ import (
 
 // TestRenderJSONAsEncoder: the JSON report, written a flow at a time, is
 // byte for byte what encoding the whole report at once writes, with flows
-// and without (an empty list, which the encoder writes as []).
+// and without (an empty list is [], a nil one null, as the encoder writes).
 func TestRenderJSONAsEncoder(t *testing.T) {
-	reps := map[string]*Report{"no flows": {Flows: []FlowReport{}, Findings: []Finding{}}}
+	reps := map[string]*Report{
+		"empty lists": {Flows: []FlowReport{}, Findings: []Finding{}, Calls: []Call{}},
+		"nil lists":   {},
+	}
 	for _, p := range projectCaptures(t) {
 		reps[p] = runFile(t, p, Options{})
 	}
