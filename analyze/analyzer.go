@@ -31,6 +31,7 @@ type Options struct {
 	// StreamFlows leaves Report.Flows empty too, but the flow list is
 	// still reported: Render makes each row as it writes it (see
 	// Report.EachFlow), so a list of 100 000 flows is never held whole.
+	// The report keeps the analysis's flows until it is dropped.
 	StreamFlows bool
 
 	// Flow expiry, in capture time. A packet arriving after its flow's

@@ -321,13 +321,16 @@ func renderCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "transport", "client", "server", "class", "evidence", "o365", "packets_c2s", "packets_s2c",
 		"bytes_c2s", "bytes_s2c", "first", "last", "first_frame", "state", "sni", "dns_name", "connectivity", "folded"})
-	rep.EachFlow(func(f *FlowReport) error {
+	err := rep.EachFlow(func(f *FlowReport) error {
 		return cw.Write([]string{strconv.Itoa(f.ID), f.Transport, f.Client, f.Server, f.Class, strings.Join(f.Evidence, " "), f.O365,
 			strconv.FormatInt(f.Packets.C2S, 10), strconv.FormatInt(f.Packets.S2C, 10),
 			strconv.FormatInt(f.Bytes.C2S, 10), strconv.FormatInt(f.Bytes.S2C, 10),
 			csvTime(f.First), csvTime(f.Last),
 			strconv.FormatInt(f.FirstFrame, 10), f.State, f.SNI, f.DNSName, f.Connectivity, strconv.FormatInt(f.Folded, 10)})
 	})
+	if err != nil {
+		return err
+	}
 	cw.Flush()
 	return cw.Error()
 }
