@@ -362,7 +362,7 @@ func (dc *detectContext) isTCPMedia(j *judged) bool {
 	if isMediaClass(j.Class) || j.pl.mediaOverTCP() {
 		return true
 	}
-	return classForName(j.name()) == "media"
+	return j.mediaName
 }
 
 // detectMediaOverTCP: media relayed over TCP 443 while UDP to the relays

@@ -369,3 +369,21 @@ func (f *Flow) setEndpoints(client, server netip.AddrPort) {
 	put(&r.dst, server.Addr())
 	f.Key, f.clientIsA = makeKey(&r)
 }
+
+// TestTCPMediaByRelayName: a TCP flow whose only sign of media is its
+// server's name (a Teams relay, REFERENCE.md "Media over TCP 443") is
+// media over TCP; any other name is not.
+func TestTCPMediaByRelayName(t *testing.T) {
+	a := New(Options{})
+	dc := &detectContext{a: a}
+	for name, want := range map[string]bool{"worldaz.relay.teams.microsoft.com": true, "presence.teams.microsoft.com": false} {
+		f := &Flow{Proto: protoTCP, tcp: &tcpState{}}
+		f.setEndpoints(netip.MustParseAddrPort("192.168.1.10:49720"), netip.MustParseAddrPort("52.113.1.1:443"))
+		f.pl.fz = &frozen{tls: &tlsFacts{SNI: name}}
+		var j judged
+		a.judge(&j, f, 1)
+		if got := dc.isTCPMedia(&j); got != want {
+			t.Errorf("%s: media over TCP %v, want %v", name, got, want)
+		}
+	}
+}

@@ -25,6 +25,9 @@ type judged struct {
 	Call     int32 // 0 = none
 	evidence evidenceBits
 	conn     connectivity // media flows: set when calls are grouped
+	// mediaName: the server name is a media relay's (classForName), kept
+	// because three detectors ask it of every TCP flow.
+	mediaName bool
 }
 
 // sni is the TLS server name the client sent, "" when none.
@@ -234,6 +237,7 @@ func (a *Analyzer) judge(j *judged, f *Flow, id int) {
 	if name != "" {
 		nameClass = classForName(name)
 	}
+	j.mediaName = nameClass == "media"
 	if sni != "" {
 		ev |= evSNI
 	} else if j.DNSName != "" {
