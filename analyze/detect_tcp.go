@@ -242,23 +242,34 @@ func detectTCPNoAnswer(dc *detectContext) []Finding {
 		})
 }
 
-// portsDesc is "443" or "443, 5223" (server ports).
+// portsDesc is "443" or "443, 5223" (server ports). Flows folded into a
+// look-alike on the edge's upper range may have had other ports of that
+// range (see foldPort): then the list says so ("and at least N more",
+// "and others").
 func portsDesc(js []*judged) string {
 	var ps []int
 	seen := map[int]bool{}
+	floor := false
 	for _, j := range js {
-		p := int(j.serverPort())
-		if !seen[p] {
-			seen[p] = true
-			ps = append(ps, p)
+		p := j.serverPort()
+		if !seen[int(p)] {
+			seen[int(p)] = true
+			ps = append(ps, int(p))
 		}
+		floor = floor || j.foldedFlows() > 0 && foldPort(p, j.area) != p
 	}
 	sort.Ints(ps)
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = fmt.Sprint(p)
 	}
-	return listDesc(s, 5)
+	switch {
+	case !floor:
+		return listDesc(s, 5)
+	case len(s) > 5:
+		return fmt.Sprintf("%s and at least %d more", strings.Join(s[:5], ", "), len(s)-5)
+	}
+	return strings.Join(s, ", ") + " and others"
 }
 
 // detectTCPRefused: a SYN answered by RST (Zeek REJ).
