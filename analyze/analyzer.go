@@ -33,6 +33,11 @@ type Options struct {
 	// Report.EachFlow), so a list of 100 000 flows is never held whole.
 	// The report keeps the analysis's flows until it is dropped.
 	StreamFlows bool
+	// RowsOnly says the flow list is read for its rows' own fields, not
+	// their per-protocol summaries, and the calls not at all (CSV): those
+	// summaries are not kept, and Report.Calls describes the calls the
+	// table would list, as with NoFlowList.
+	RowsOnly bool
 
 	// Flow expiry, in capture time. A packet arriving after its flow's
 	// timeout starts a new flow; expired flows are finalised (payload
@@ -444,7 +449,7 @@ func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet,
 	f.Key = key
 	f.Proto = r.proto
 	a.created.Add(1)
-	f.pl.lean = a.opts.NoFlowList
+	f.pl.lean = a.opts.NoFlowList || a.opts.RowsOnly
 	if r.proto == protoTCP {
 		f.tcp = new(tcpState)
 	} else {

@@ -248,7 +248,7 @@ func (dc *detectContext) groupCalls() {
 	// Without a flow list, only the calls the table lists are described:
 	// a gateway's tens of thousands would take more memory than its flows.
 	described := len(roots)
-	if dc.a.opts.NoFlowList {
+	if dc.a.opts.NoFlowList || dc.a.opts.RowsOnly {
 		described = min(described, maxTableCalls)
 	}
 	dc.rep.CallsOmitted = len(roots) - described

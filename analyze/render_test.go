@@ -78,3 +78,39 @@ func TestFlowTableBlocks(t *testing.T) {
 		t.Errorf("%d tables and %d rows (first %v), want 3 tables and %d rows in order", headers, len(rows), rows[:1], n)
 	}
 }
+
+// TestRowsOnlySameCSV: the CSV report reads only the rows' own fields, so
+// RowsOnly (no per-protocol summaries kept, calls not described) writes
+// the same CSV; the summaries are indeed not kept.
+func TestRowsOnlySameCSV(t *testing.T) {
+	summaries := 0
+	for _, p := range projectCaptures(t) {
+		full, rows := runFile(t, p, Options{StreamFlows: true}), runFile(t, p, Options{StreamFlows: true, RowsOnly: true})
+		var want, got bytes.Buffer
+		if err := Render(&want, full, RenderOptions{Format: "csv"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Render(&got, rows, RenderOptions{Format: "csv"}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("%s: CSV differs with RowsOnly (%d vs %d bytes)", p, got.Len(), want.Len())
+		}
+		count := func(r *Report) (n int) {
+			r.EachFlow(func(f *FlowReport) error {
+				if f.TLS != nil || f.STUN != nil || f.RTP != nil {
+					n++
+				}
+				return nil
+			})
+			return n
+		}
+		summaries += count(full)
+		if n := count(rows); n != 0 {
+			t.Errorf("%s: %d rows carry per-protocol summaries with RowsOnly", p, n)
+		}
+	}
+	if summaries == 0 {
+		t.Fatal("no flow with a per-protocol summary in the project captures: the test proves nothing")
+	}
+}

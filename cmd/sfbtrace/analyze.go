@@ -103,6 +103,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	opts.NoFlowList = o.format == "table" && !o.flows
 	opts.StreamFlows = !opts.NoFlowList // rows made as written, not held
+	opts.RowsOnly = o.format == "csv"   // no STUN/TLS/RTP details, no calls
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)
 		if err != nil {
