@@ -20,10 +20,10 @@ var version = "dev"
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT is
 // set: near it the garbage collector works harder instead of letting the
 // heap double, which keeps a gateway's RSS near it on a gigabyte capture.
-// The binary's code and gopacket's tables (about 14 MiB) come on top:
-// 116 MiB keeps the 1 GB corpus at 130 MiB RSS and the 10 GB one at
-// 131-134 MiB, under the 150 MB bound (143 MiB) with room, in the same
-// time as 128 MiB (which gave 141-142 MiB on both).
+// The binary's code and gopacket's tables (about 10 MiB) come on top:
+// 116 MiB keeps the 1 GB corpus at 125-127 MiB RSS and the 10 GB one at
+// 125-131 MiB, under the 150 MB bound (143 MiB) with room, in the same
+// time as 128 MiB (which gave 134-140 MiB on both).
 const memoryLimit = 116 << 20
 
 func main() {
