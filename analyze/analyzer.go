@@ -22,6 +22,9 @@ type Options struct {
 	// evicted). 0 = 500 000, shared by the workers.
 	MaxFlows int
 	Workers  int // flow-table shards (goroutines); 0 = GOMAXPROCS
+	// What the report needs to hold: ForOutput sets the next three for a
+	// report format.
+	//
 	// NoFlowList leaves Report.Flows empty (the class totals, findings
 	// and calls are still computed over every flow): the table without
 	// --flows does not need 100 000 flow records in memory. Report.Calls
@@ -54,6 +57,20 @@ type Options struct {
 	// Tests settle silent media flows sooner (see settleAfter); negative:
 	// never.
 	settleAfter time.Duration
+}
+
+// lean: the report is read for no per-protocol summary and for only the
+// calls the table lists (NoFlowList, RowsOnly).
+func (o *Options) lean() bool { return o.NoFlowList || o.RowsOnly }
+
+// ForOutput sets what the report written with ro needs and no more: the
+// table without --flows no flow list, CSV the rows' own fields only, and
+// every list is made row by row as it is written.
+func (o Options) ForOutput(ro RenderOptions) Options {
+	o.NoFlowList = (ro.Format == "" || ro.Format == "table") && !ro.Flows
+	o.StreamFlows = !o.NoFlowList
+	o.RowsOnly = ro.Format == "csv"
+	return o
 }
 
 // Default timeouts. TCP connections may idle for hours (SIP signalling
@@ -449,7 +466,7 @@ func (a *Analyzer) newFlow(f *Flow, key FlowKey, srcIsA bool, p *capture.Packet,
 	f.Key = key
 	f.Proto = r.proto
 	a.created.Add(1)
-	f.pl.lean = a.opts.NoFlowList || a.opts.RowsOnly
+	f.pl.lean = a.opts.lean()
 	if r.proto == protoTCP {
 		f.tcp = new(tcpState)
 	} else {

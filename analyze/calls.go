@@ -248,7 +248,7 @@ func (dc *detectContext) groupCalls() {
 	// Without a flow list, only the calls the table lists are described:
 	// a gateway's tens of thousands would take more memory than its flows.
 	described := len(roots)
-	if dc.a.opts.NoFlowList || dc.a.opts.RowsOnly {
+	if dc.a.opts.lean() {
 		described = min(described, maxTableCalls)
 	}
 	dc.rep.CallsOmitted = len(roots) - described
@@ -259,17 +259,16 @@ func (dc *detectContext) groupCalls() {
 	for n, r := range roots {
 		g := members[end : end+size[r]]
 		end += size[r]
+		for _, i := range g {
+			ms[i].j.Call = int32(n + 1)
+		}
 		if n >= described {
-			for _, i := range g {
-				ms[i].j.Call = int32(n + 1)
-			}
 			continue
 		}
 		call := Call{ID: n + 1, Flows: make([]int, 0, len(g)), Streams: []CallStream{}}
 		var first, last int64
 		for _, i := range g {
 			j := ms[i].j
-			j.Call = int32(call.ID)
 			call.Flows = append(call.Flows, int(j.ID))
 			if j.First != 0 && (first == 0 || j.First < first) {
 				first = j.First

@@ -37,11 +37,7 @@ func (j *judged) sni() string { return j.pl.sni() }
 // report. info (may be nil) describes the inputs.
 func (a *Analyzer) Finish(info *capture.Info) *Report {
 	a.refold()
-	nflows := a.flowCount()
-	if a.opts.NoFlowList || a.opts.StreamFlows {
-		nflows = 0
-	}
-	rep := &Report{Flows: make([]FlowReport, 0, nflows), Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
+	rep := &Report{Flows: []FlowReport{}, Findings: []Finding{}, Calls: []Call{}, Verdicts: []Verdict{}, Remediation: []string{}}
 	a.summarize(info, &rep.Capture)
 	js := a.judgeAll(a.sortedFlows())
 	dc := &detectContext{a: a, flows: js, rep: rep}
@@ -72,6 +68,7 @@ func (a *Analyzer) Finish(info *capture.Info) *Report {
 	case a.opts.StreamFlows:
 		rep.rows = &flowRows{a: a, js: js}
 	default:
+		rep.Flows = make([]FlowReport, 0, len(js))
 		for _, j := range js {
 			rep.Flows = append(rep.Flows, a.flowReport(j))
 		}

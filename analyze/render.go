@@ -79,9 +79,11 @@ func renderJSON(w io.Writer, rep *Report) error {
 		}},
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var one, ind bytes.Buffer
+	var one bytes.Buffer
 	enc := json.NewEncoder(&one)
-	rest := b // in field order: each list's key comes after the last one's
+	enc.SetIndent("    ", "  ") // as an element of a list at the report's first depth
+	// In field order: each list's key comes after the last one's.
+	rest := b
 	for _, l := range lists {
 		if l.n == 0 {
 			continue
@@ -95,15 +97,11 @@ func renderJSON(w io.Writer, rep *Report) error {
 		sep := "\n    "
 		err := l.each(func(v any) error {
 			one.Reset()
-			ind.Reset()
 			if err := enc.Encode(v); err != nil {
 				return err
 			}
-			if err := json.Indent(&ind, bytes.TrimSuffix(one.Bytes(), []byte("\n")), "    ", "  "); err != nil {
-				return err
-			}
 			bw.WriteString(sep)
-			bw.Write(ind.Bytes())
+			bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n")))
 			sep = ",\n    "
 			return nil
 		})

@@ -114,3 +114,39 @@ func TestRowsOnlySameCSV(t *testing.T) {
 		t.Fatal("no flow with a per-protocol summary in the project captures: the test proves nothing")
 	}
 }
+
+// TestForOutputSameReport: the analysis ForOutput sets up for each output
+// (no flow list for the table, rows only for CSV, rows made as written)
+// writes what the full analysis writes.
+func TestForOutputSameReport(t *testing.T) {
+	outputs := []struct {
+		ro                             RenderOptions
+		noFlowList, rowsOnly, streamed bool
+	}{
+		{RenderOptions{Format: "table"}, true, false, false},
+		{RenderOptions{Format: "table", Flows: true}, false, false, true},
+		{RenderOptions{Format: "json"}, false, false, true},
+		{RenderOptions{Format: "csv"}, false, true, true},
+	}
+	for _, o := range outputs {
+		opts := Options{}.ForOutput(o.ro)
+		if opts.NoFlowList != o.noFlowList || opts.RowsOnly != o.rowsOnly || opts.StreamFlows != o.streamed {
+			t.Errorf("%+v: options %+v", o.ro, opts)
+		}
+	}
+	for _, p := range projectCaptures(t) {
+		full := runFile(t, p, Options{})
+		for _, o := range outputs {
+			var want, got bytes.Buffer
+			if err := Render(&want, full, o.ro); err != nil {
+				t.Fatal(err)
+			}
+			if err := Render(&got, runFile(t, p, Options{}.ForOutput(o.ro)), o.ro); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("%s %+v: report differs from the full analysis's (%d vs %d bytes)", p, o.ro, got.Len(), want.Len())
+			}
+		}
+	}
+}

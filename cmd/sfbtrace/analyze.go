@@ -101,9 +101,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitUsage
 		}
 	}
-	opts.NoFlowList = o.format == "table" && !o.flows
-	opts.StreamFlows = !opts.NoFlowList // rows made as written, not held
-	opts.RowsOnly = o.format == "csv"   // no STUN/TLS/RTP details, no calls
+	ro := analyze.RenderOptions{Format: o.format, Flows: o.flows}
+	opts = opts.ForOutput(ro)
 	if o.cpuProf != "" {
 		stop, err := startCPUProfile(o.cpuProf)
 		if err != nil {
@@ -149,7 +148,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer f.Close()
 		out = f
 	}
-	if err := analyze.Render(out, rep, analyze.RenderOptions{Format: o.format, Flows: o.flows}); err != nil {
+	if err := analyze.Render(out, rep, ro); err != nil {
 		fmt.Fprintf(stderr, "sfbtrace: writing report: %v\n", err)
 		return exitUsage
 	}
