@@ -22,7 +22,7 @@ var version = "dev"
 // heap double, which keeps a gateway's RSS near it on a gigabyte capture.
 // The binary's code and gopacket's tables (about 10 MiB) come on top:
 // 116 MiB keeps the 1 GB corpus at 125-127 MiB RSS and the 10 GB one at
-// 125-131 MiB, under the 150 MB bound (143 MiB) with room, in the same
+// 125-140 MiB, under the 150 MB bound (143 MiB), in the same
 // time as 128 MiB (which gave 134-140 MiB on both).
 const memoryLimit = 116 << 20
 
