@@ -26,9 +26,16 @@ var version = "dev"
 // time as 128 MiB (which gave 134-140 MiB on both).
 const memoryLimit = 116 << 20
 
+// hugeHeap is the part of the heap on huge pages (hugePageHeap): the
+// memory limit and some room, where an analysis's heap lives.
+const hugeHeap = 128 << 20
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	context.AfterFunc(ctx, stop) // second ^C gets the default action
+	if len(os.Args) > 1 && os.Args[1] == "analyze" {
+		hugePageHeap(hugeHeap)
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		go tuneMemoryLimit(ctx, memoryLimit)
 	}
