@@ -78,7 +78,7 @@ PAIR=$(median "${pairs[@]}")
 # than a change of a few percent, so a single median can mislead.
 SPREAD=$(printf '%s\n' "${pairs[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f-%.2f", a[1], a[NR]}')
 run ndpiReader ndpiReader -q -i "$CORPUS"
-run tshark tshark -n -q -z conv,tcp -z conv,udp -r "$CORPUS"
+run tshark tshark -q -z conv,tcp -z conv,udp -r "$CORPUS"
 
 echo "corpus: $CORPUS, $bytes bytes, $packets packets; $(nproc) cores; $(date -u +%F); median of $RUNS runs"
 echo
