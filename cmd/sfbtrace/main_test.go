@@ -292,7 +292,7 @@ func TestTimeoutFlags(t *testing.T) {
 }
 
 // TestMemoryLimitFor: the base limit holds while the live heap fits it
-// with 32 MiB to spare; beyond, the limit stays above the live heap by 32
+// with 24 MiB to spare; beyond, the limit stays above the live heap by 24
 // MiB or a quarter of it (a limit at the live heap makes the collector run
 // nonstop).
 func TestMemoryLimitFor(t *testing.T) {
@@ -300,9 +300,9 @@ func TestMemoryLimitFor(t *testing.T) {
 	for _, tc := range []struct{ live, want int64 }{
 		{0, base},
 		{80 << 20, base},
-		{84 << 20, base},
-		{90 << 20, 122 << 20},
-		{110 << 20, 142 << 20},
+		{92 << 20, base},
+		{96 << 20, 120 << 20},
+		{112 << 20, 140 << 20},
 		{128 << 20, 160 << 20},
 		{400 << 20, 500 << 20},
 	} {
