@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -14,8 +16,13 @@ import (
 // The range is the heap's next address space: one block allocated, advised
 // and freed. The runtime hands freed pages out again without remapping
 // them, and the advice stays on the range through the collector's
-// MADV_DONTNEED (TestHugePageHeapReused). It returns the block's address.
+// MADV_DONTNEED (TestHugePageHeapReused). It returns the block's address,
+// 0 when GODEBUG=disablethp=1, the runtime's own switch against huge pages,
+// asks for none.
 func hugePageHeap(n int) uintptr {
+	if strings.Contains(","+os.Getenv("GODEBUG")+",", ",disablethp=1,") {
+		return 0
+	}
 	p := adviseHuge(n)
 	runtime.GC() // the block is free again before the analysis allocates
 	return p

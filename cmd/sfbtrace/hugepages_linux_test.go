@@ -41,6 +41,14 @@ func TestHugePageHeapReused(t *testing.T) {
 	}
 }
 
+// TestHugePageHeapOptOut: GODEBUG=disablethp=1 turns the advice off.
+func TestHugePageHeapOptOut(t *testing.T) {
+	t.Setenv("GODEBUG", "madvdontneed=1,disablethp=1")
+	if p := hugePageHeap(4 << 20); p != 0 {
+		t.Errorf("hugePageHeap advised %#x under GODEBUG=disablethp=1", p)
+	}
+}
+
 // vmaFlags returns the VmFlags of the mapping holding address p.
 func vmaFlags(t *testing.T, p uintptr) string {
 	f, err := os.Open("/proc/self/smaps")
