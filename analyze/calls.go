@@ -167,29 +167,17 @@ func (dc *detectContext) groupCalls() {
 	sockOf := func(ap netip.AddrPort, relay bool) sockKey {
 		return sockKey{ap.Addr().As16(), ap.Port(), ap.Addr().Is4(), relay}
 	}
-	// The first flow seen with a key owns it; later ones join its call.
 	sockets := make(map[sockKey]int32, len(ms))
 	ufrags := map[string]int32{}
-	joinSocket := func(k sockKey, i int32) {
-		if o, ok := sockets[k]; ok {
-			union(o, i)
-		} else {
-			sockets[k] = i
-		}
-	}
 	for i, m := range ms {
 		i := int32(i)
-		joinSocket(sockOf(m.local, false), i)
+		joinOwner(sockets, sockOf(m.local, false), i, union)
 		if st := m.j.pl.stun(); st != nil {
 			for _, u := range st.ufrags() {
-				if o, ok := ufrags[u]; ok {
-					union(o, i)
-				} else {
-					ufrags[u] = i
-				}
+				joinOwner(ufrags, u, i, union)
 			}
 			for _, r := range st.relayed() {
-				joinSocket(sockOf(r, true), i)
+				joinOwner(sockets, sockOf(r, true), i, union)
 			}
 		}
 	}
@@ -292,6 +280,16 @@ func (dc *detectContext) groupCalls() {
 			call.Streams = append(call.Streams, dc.streamOf(mod, js, locals))
 		}
 		dc.rep.Calls = append(dc.rep.Calls, call)
+	}
+}
+
+// joinOwner: the first flow seen with a key owns it; a later one, i,
+// joins the owner's call.
+func joinOwner[K comparable](owners map[K]int32, k K, i int32, union func(a, b int32)) {
+	if o, ok := owners[k]; ok {
+		union(o, i)
+	} else {
+		owners[k] = i
 	}
 }
 

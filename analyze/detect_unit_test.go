@@ -387,3 +387,42 @@ func TestTCPMediaByRelayName(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsJoinedByKey: media flows that neither share a client address
+// nor overlap in time are one call when they share a local media socket,
+// an ICE username or a relay allocation; without any of these, two calls.
+func TestCallsJoinedByKey(t *testing.T) {
+	stun := func(ufrag string, relayed string) *frozen {
+		m := &stunMore{}
+		if ufrag != "" {
+			m.Ufrags = []string{ufrag}
+		}
+		if relayed != "" {
+			m.Relayed = []netip.AddrPort{netip.MustParseAddrPort(relayed)}
+		}
+		return &frozen{stun: &stunFacts{more: m}}
+	}
+	for _, tc := range []struct {
+		name         string
+		clientB      string // the second flow's client, 60 s after the first
+		stunA, stunB *frozen
+		calls        int
+	}{
+		{"local socket", "10.0.0.5:50010", nil, nil, 1},
+		{"ICE username", "10.0.0.6:50012", stun("abcd", ""), stun("abcd", ""), 1},
+		{"relay allocation", "10.0.0.7:50014", stun("", "52.113.0.9:50500"), stun("", "52.113.0.9:50500"), 1},
+		{"nothing shared", "10.0.0.8:50016", stun("abcd", "52.113.0.9:50500"), stun("efgh", "52.113.0.9:50502"), 2},
+	} {
+		dc, js := mkDC(t,
+			flowSpec{proto: protoUDP, client: "10.0.0.5:50010", server: "52.113.0.1:3478", c2s: dir(10, 0, 10, 1), s2c: dir(10, 0, 10, 2)},
+			flowSpec{proto: protoUDP, client: tc.clientB, server: "52.113.0.2:3478", c2s: dir(10, 60, 70, 30), s2c: dir(10, 60, 70, 31)},
+		)
+		if tc.stunA != nil {
+			js[0].pl.fz, js[1].pl.fz = tc.stunA, tc.stunB
+		}
+		dc.groupCalls()
+		if len(dc.rep.Calls) != tc.calls {
+			t.Errorf("%s: %d calls, want %d", tc.name, len(dc.rep.Calls), tc.calls)
+		}
+	}
+}

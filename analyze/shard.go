@@ -38,6 +38,7 @@ func runSingle(ctx context.Context, src capture.Source, opts Options) (*Report, 
 	if err != nil {
 		a.addNote(0, "read", err.Error())
 	}
+	a.freezeAll() // as a worker does: Finish would freeze with no parsers to reuse
 	return a.finishRun(src, stopped), nil
 }
 
@@ -247,8 +248,9 @@ func (a *Analyzer) warm(hashes []uint64) {
 	a.sink += sink
 }
 
-// freezeAll finalises every flow's payload facts (Finish would otherwise
-// do it serially).
+// freezeAll finalises every flow's payload facts, the settled flows'
+// parsers taken from and given back to the analyzer's pool (Finish would
+// otherwise do it serially, through accessors that have no pool).
 func (a *Analyzer) freezeAll() {
 	a.flows.each(func(f *Flow) { f.pl.freezeInto(&a.parsers) })
 }
